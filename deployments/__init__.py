@@ -1,0 +1,1 @@
+"""Composition root: the `safehold` command, the flow runner and the process tree."""

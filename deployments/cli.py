@@ -1,0 +1,34 @@
+"""The `safehold` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from deployments.api_server import main as api_main
+from deployments.runner import main as runner_main
+from deployments.supervisor import run
+from storage.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen sub-command."""
+    parser = argparse.ArgumentParser(prog="safehold", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="start Prefect server + UI, the flow runner and the API")
+    sub.add_parser("runner", help="serve the flow deployments only (scale-out worker)")
+    sub.add_parser("api", help="serve the API only")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.command in (None, "run"):
+        return run(Settings())
+    if args.command == "runner":
+        runner_main()
+        return 0
+    api_main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

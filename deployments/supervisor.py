@@ -1,0 +1,162 @@
+"""The `safehold run` process tree: Prefect server, flow runner and API, stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import FrameType
+
+from prefect import get_client
+from prefect.deployments import run_deployment
+
+from deployments.environment import prefect_api_url, service_env
+from flows.registry import DEPLOYMENT, FLOWS
+from storage.settings import Settings
+
+log = logging.getLogger("safehold")
+ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT = 180.0
+
+
+class Supervisor:
+    """Starts children in their own process groups and stops them all on exit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.env = service_env(settings)
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.stopping = False
+
+    def spawn(self, name: str, argv: list[str]) -> None:
+        """Start one child; its output goes to the data dir's logs/<name>.log."""
+        logs = self.settings.data_path / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = open(logs / f"{name}.log", "ab")  # noqa: SIM115  (kept open for the child)
+        proc = subprocess.Popen(
+            argv, env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.children.append((name, proc))
+        log.info("started %s (pid %s)", name, proc.pid)
+
+    def stop(self, *_: object) -> None:
+        """SIGTERM every child group, then SIGKILL what is left after 15 s; idempotent."""
+        if self.stopping:
+            return
+        self.stopping = True
+        for _name, proc in reversed(self.children):
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _name, proc in reversed(self.children):
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+
+    def watch(self) -> int:
+        """Block until a child exits or a signal arrives; returns the exit code."""
+        while not self.stopping:
+            for name, proc in self.children:
+                if proc.poll() is not None:
+                    log.error("%s exited with %s; stopping", name, proc.returncode)
+                    self.stop()
+                    return 1
+            time.sleep(0.5)
+        return 0
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_http(url: str, what: str, accept: tuple[int, ...] = (200,)) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status in accept:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code in accept:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{what} did not come up at {url} within {STARTUP_TIMEOUT:.0f}s")
+
+
+async def _deployments_ready() -> None:
+    names = [f"{f.name}/{DEPLOYMENT}" for f in FLOWS]
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    async with get_client() as client:
+        for name in names:
+            while True:
+                try:
+                    await client.read_deployment_by_name(name)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.5)
+
+
+def run(settings: Settings) -> int:
+    """Start server (unless PREFECT_API_URL is given), runner, reconcile and API."""
+    external_server = bool(os.environ.get("PREFECT_API_URL"))
+    sup = Supervisor(settings)
+    os.environ.update(sup.env)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stopper(sup))
+    try:
+        if not external_server:
+            sup.spawn("prefect-server", [
+                sys.executable, "-m", "prefect", "server", "start",
+                "--host", settings.host, "--port", str(settings.ui_port),
+            ])
+        _wait_http(prefect_api_url(settings) + "/health", "Prefect server")
+        sup.spawn("runner", [sys.executable, "-m", "deployments.runner"])
+        asyncio.run(_deployments_ready())
+        asyncio.run(_submit_reconcile())
+        sup.spawn("api", [sys.executable, "-m", "deployments.api_server"])
+        _wait_http(f"http://{settings.host}:{settings.api_port}/", "API", accept=(300,))
+        _announce(settings)
+        return sup.watch()
+    finally:
+        sup.stop()
+
+
+async def _submit_reconcile() -> None:
+    # Through the runner, so the repair shows in the Prefect UI like any operation.
+    await run_deployment(
+        f"reconcile/{DEPLOYMENT}", timeout=0, flow_run_name="reconcile start-up"
+    )
+
+
+def _stopper(sup: Supervisor):  # type: ignore[no-untyped-def]
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: stopping", signum)
+        sup.stop()
+
+    return handler
+
+
+def _announce(settings: Settings) -> None:
+    sys.stdout.write(
+        f"Safehold is up.\n"
+        f"  API (Cinder v3):  http://{settings.host}:{settings.api_port}/v3/\n"
+        f"  Prefect UI:       http://{settings.host}:{settings.ui_port}/\n"
+        f"  data dir:         {settings.data_path}\n"
+        f"Ctrl-C stops everything.\n"
+    )
+    sys.stdout.flush()

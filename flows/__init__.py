@@ -1,0 +1,1 @@
+"""Prefect flows and tasks: orchestration only; every data or catalog call goes to storage."""

@@ -1,0 +1,145 @@
+"""Prefect tasks: each wraps one public storage call and declares its retry policy.
+
+Side-effect tasks never cache (a cached result would skip the side effect on a rerun).
+Data tasks are async and run the blocking storage call in a thread, so the flow's
+event loop (heartbeats, progress publishing) stays responsive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from flows import context
+from flows.progress import run_with_progress
+from flows.retry import STORAGE_TASK
+from storage import catalog, format
+from storage.catalog import Backup, Volume
+from storage.sources import block
+
+CATALOG_TASK: dict[str, Any] = {"retries": 2, "retry_delay_seconds": 1, "cache_policy": NO_CACHE}
+
+
+# -- catalog ----------------------------------------------------------------------------
+
+
+@task(**CATALOG_TASK)
+def load_backup(backup_id: str) -> Backup:
+    """Read a backup row; RecordNotFound if it is gone."""
+    with context.session() as s:
+        return catalog.get_backup(session=s, backup_id=backup_id)
+
+
+@task(**CATALOG_TASK)
+def load_volume(volume_id: str) -> Volume:
+    """Read a volume row; RecordNotFound if it is gone."""
+    with context.session() as s:
+        return catalog.get_volume(session=s, volume_id=volume_id)
+
+
+@task(**CATALOG_TASK)
+def finish_backup(backup_id: str, object_count: int, stored_bytes: int) -> bool:
+    """creating -> available, source volume released; idempotent."""
+    with context.session() as s:
+        return catalog.finish_backup(
+            session=s, backup_id=backup_id, object_count=object_count, stored_bytes=stored_bytes
+        )
+
+
+@task(**CATALOG_TASK)
+def finish_restore(backup_id: str) -> bool:
+    """restoring -> available, target volume -> available; idempotent."""
+    with context.session() as s:
+        return catalog.finish_restore(session=s, backup_id=backup_id)
+
+
+@task(**CATALOG_TASK)
+def finish_backup_delete(backup_id: str) -> None:
+    """Drop the deleted backup's row; idempotent."""
+    with context.session() as s:
+        catalog.finish_backup_delete(session=s, backup_id=backup_id)
+
+
+@task(**CATALOG_TASK)
+def set_volume_status(volume_id: str, to: str, expected: frozenset[str]) -> bool:
+    """Compare-and-set a volume's status; False when it was elsewhere."""
+    with context.session() as s:
+        return catalog.set_volume_status(session=s, volume_id=volume_id, to=to, expected=expected)
+
+
+@task(**CATALOG_TASK)
+def finish_volume_setup(volume_id: str, size_bytes: int) -> bool:
+    """creating/managing -> available with the measured size; idempotent."""
+    with context.session() as s:
+        return catalog.finish_volume_setup(session=s, volume_id=volume_id, size_bytes=size_bytes)
+
+
+@task(**CATALOG_TASK)
+def delete_volume_row(volume_id: str) -> None:
+    """Drop a deleted volume's row; idempotent."""
+    with context.session() as s:
+        catalog.delete_volume_row(session=s, volume_id=volume_id)
+
+
+# -- volumes ----------------------------------------------------------------------------
+
+
+@task(cache_policy=NO_CACHE, **STORAGE_TASK)
+def create_volume_file(path: str, size_bytes: int) -> None:
+    """Create the sparse image file of a volume; idempotent."""
+    block.create_volume_file(Path(path), size_bytes)
+
+
+@task(cache_policy=NO_CACHE, **STORAGE_TASK)
+def delete_volume_file(path: str) -> None:
+    """Remove a volume's image file; idempotent."""
+    block.delete_volume_file(Path(path))
+
+
+@task(cache_policy=NO_CACHE, **STORAGE_TASK)
+def measure_device(path: str) -> int:
+    """Size in bytes of a file or block device; PermanentStorageError if unreadable."""
+    return block.device_size(Path(path))
+
+
+# -- backup data ------------------------------------------------------------------------
+
+
+@task(cache_policy=NO_CACHE, timeout_seconds=24 * 3600, **STORAGE_TASK)
+async def write_backup(backup: Backup, source_path: str) -> format.BackupResult:
+    """Store the volume's blocks and commit the manifest; a rerun rewrites the same keys."""
+    cfg = context.settings()
+
+    def work(progress: format.ProgressFn) -> format.BackupResult:
+        return format.write_backup(
+            context.store(), backup_id=backup.id, source_path=Path(source_path),
+            record=catalog.backup_record(backup), block_size=cfg.block_size,
+            segment_size=cfg.segment_size, zstd_level=cfg.zstd_level, progress=progress,
+        )
+
+    return await run_with_progress(work, model=Backup, record_id=backup.id, label="backup")
+
+
+@task(cache_policy=NO_CACHE, timeout_seconds=24 * 3600, **STORAGE_TASK)
+async def restore_backup(backup_id: str, target_path: str) -> int:
+    """Write the backup's blocks into the target, verifying every checksum."""
+
+    def work(progress: format.ProgressFn) -> int:
+        return format.restore_backup(
+            context.store(), backup_id=backup_id, target_path=Path(target_path),
+            progress=progress,
+        )
+
+    return await run_with_progress(work, model=Backup, record_id=backup_id, label="restore")
+
+
+@task(cache_policy=NO_CACHE, **STORAGE_TASK)
+async def delete_backup_objects(backup_id: str) -> int:
+    """Delete every object the backup owns, manifest first; idempotent."""
+    return await asyncio.to_thread(
+        format.delete_backup_objects, context.store(), backup_id=backup_id
+    )

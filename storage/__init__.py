@@ -1,0 +1,1 @@
+"""Everything that holds data: object store, backup format, sources and the catalog."""

@@ -1,0 +1,324 @@
+"""Keyword-only catalog functions for backups: guards, transitions, queries.
+
+`begin_*` functions are the API's guard-and-transition steps; `finish_*` and
+`fail_operation` are the flows' terminal steps. Each commits exactly once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from storage.catalog import lifecycle
+from storage.catalog.cas import compare_and_set, require
+from storage.catalog.models import Backup, BackupStatus, Volume, VolumeStatus
+from storage.catalog.volumes import GIB, create_volume, get_volume
+from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
+
+B, V = BackupStatus, VolumeStatus
+SORT_KEYS = {
+    "id": "id", "status": "status", "size": "size", "name": "name", "display_name": "name",
+    "created_at": "created_at", "updated_at": "updated_at",
+    "data_timestamp": "data_timestamp", "volume_id": "volume_id",
+    "availability_zone": "availability_zone",
+}
+FILTER_KEYS = frozenset({"name", "status", "volume_id"})
+
+
+def begin_backup(
+    *,
+    session: Session,
+    project_id: str,
+    user_id: str,
+    volume_id: str,
+    name: str | None = None,
+    description: str | None = None,
+    container: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    availability_zone: str | None = None,
+    force: bool = False,
+) -> Backup:
+    """Guard the volume, move it to backing-up and insert the backup as creating."""
+    volume = get_volume(session=session, volume_id=volume_id, project_id=project_id)
+    allowed = {V.AVAILABLE, V.IN_USE} if force else {V.AVAILABLE}
+    if volume.status == V.IN_USE and not force:
+        raise InvalidStatus(
+            "Invalid volume: Backing up an in-use volume must use the force flag."
+        )
+    changed = compare_and_set(
+        session, Volume, volume_id, to=V.BACKING_UP, expected=allowed,
+        previous_status=volume.status,
+    )
+    require(
+        changed,
+        "Invalid volume: Volume to be backed up must be available or in-use, "
+        f"but the current status is \"{volume.status}\".",
+    )
+    backup = Backup(
+        id=str(uuid.uuid4()), project_id=project_id, user_id=user_id, volume_id=volume_id,
+        name=name, description=description, container=container,
+        meta=dict(metadata or {}), availability_zone=availability_zone or volume.availability_zone,
+        size=volume.size, op_token=str(uuid.uuid4()), progress_total=volume.size * GIB,
+    )
+    session.add(backup)
+    session.commit()
+    session.refresh(backup)
+    return backup
+
+
+def get_backup(*, session: Session, backup_id: str, project_id: str | None = None) -> Backup:
+    """Return the backup; RecordNotFound if missing or owned by another project."""
+    backup = session.get(Backup, backup_id)
+    if backup is None or (project_id is not None and backup.project_id != project_id):
+        raise RecordNotFound("Backup", backup_id)
+    return backup
+
+
+def list_backups(
+    *,
+    session: Session,
+    project_id: str | None,
+    filters: Mapping[str, str] | None = None,
+    sort: Sequence[tuple[str, str]] = (("created_at", "desc"),),
+    limit: int | None = None,
+    marker: str | None = None,
+    offset: int = 0,
+) -> tuple[list[Backup], int]:
+    """One page of backups and the total matching count; InvalidRequest on bad keys."""
+    stmt = select(Backup)
+    if project_id is not None:
+        stmt = stmt.where(Backup.project_id == project_id)
+    for key, value in (filters or {}).items():
+        if key not in FILTER_KEYS:
+            raise InvalidRequest(f"Invalid filter keys: {key}")
+        stmt = stmt.where(getattr(Backup, key) == value)
+    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = list(session.exec(stmt.order_by(*_order_by(sort))))
+    start = offset
+    if marker is not None:
+        ids = [b.id for b in rows]
+        if marker not in ids:
+            raise RecordNotFound("Marker", marker)
+        start = ids.index(marker) + 1 + offset
+    end = None if limit is None else start + limit
+    return rows[start:end], int(total)
+
+
+def _order_by(sort: Sequence[tuple[str, str]]) -> list[Any]:
+    clauses: list[Any] = []
+    for key, direction in sort:
+        if key not in SORT_KEYS:
+            raise InvalidRequest(f"Invalid sort key: {key}")
+        if direction not in ("asc", "desc"):
+            raise InvalidRequest(f"Invalid sort direction: {direction}")
+        column = col(getattr(Backup, SORT_KEYS[key]))
+        clauses.append(column.asc() if direction == "asc" else column.desc())
+    # A stable tiebreak keeps markers meaningful when keys collide.
+    clauses.append(col(Backup.id).desc())
+    return clauses
+
+
+def begin_restore(
+    *,
+    session: Session,
+    backup_id: str,
+    project_id: str,
+    user_id: str,
+    volume_id: str | None = None,
+    name: str | None = None,
+    volumes_dir: Path,
+) -> tuple[Backup, Volume]:
+    """Guard backup and target, move them to restoring / restoring-backup (or creating)."""
+    backup = get_backup(session=session, backup_id=backup_id, project_id=project_id)
+    if backup.status != B.AVAILABLE:
+        raise InvalidStatus("Invalid backup: Backup status must be available")
+    if volume_id is None:
+        volume = _new_restore_volume(session, backup, project_id, user_id, name, volumes_dir)
+    else:
+        volume = _claim_restore_volume(session, backup, volume_id, project_id)
+    changed = compare_and_set(
+        session, Backup, backup_id, to=B.RESTORING, expected={B.AVAILABLE},
+        restore_volume_id=volume.id, op_token=str(uuid.uuid4()), fail_reason=None,
+    )
+    require(changed, "Invalid backup: Backup status must be available")
+    session.commit()
+    session.refresh(backup)
+    session.refresh(volume)
+    return backup, volume
+
+
+def _new_restore_volume(
+    session: Session, backup: Backup, project_id: str, user_id: str,
+    name: str | None, volumes_dir: Path,
+) -> Volume:
+    volume = Volume(
+        id=str(uuid.uuid4()), project_id=project_id, user_id=user_id, size=backup.size,
+        name=name or f"restore_backup_{backup.id}",
+        description="auto-created_from_restore_from_backup",
+        status=V.CREATING, previous_status=V.CREATING, path="",
+        availability_zone=backup.availability_zone or "nova", op_token=str(uuid.uuid4()),
+    )
+    volume.path = str(volumes_dir / f"{volume.id}.img")
+    session.add(volume)
+    return volume
+
+
+def _claim_restore_volume(
+    session: Session, backup: Backup, volume_id: str, project_id: str
+) -> Volume:
+    volume = get_volume(session=session, volume_id=volume_id, project_id=project_id)
+    if volume.size < backup.size:
+        raise InvalidRequest(
+            f"Invalid volume: volume size {volume.size}GB cannot be smaller than "
+            f"the backup size {backup.size}GB. It must be >= backup size."
+        )
+    changed = compare_and_set(
+        session, Volume, volume_id, to=V.RESTORING_BACKUP, expected={V.AVAILABLE},
+        previous_status=V.AVAILABLE, fail_reason=None,
+    )
+    require(
+        changed,
+        f"Invalid volume: Volume to be restored to must be available, "
+        f"but the current status is \"{volume.status}\".",
+    )
+    return volume
+
+
+def begin_backup_delete(*, session: Session, backup_id: str, project_id: str | None) -> Backup:
+    """Move a backup to deleting; refuse other statuses and backups with dependents."""
+    backup = get_backup(session=session, backup_id=backup_id, project_id=project_id)
+    if backup.num_dependent_backups > 0:
+        raise InvalidRequest("Invalid backup: Incremental backups exist for this backup.")
+    changed = compare_and_set(
+        session, Backup, backup_id, to=B.DELETING,
+        expected={B.AVAILABLE, B.ERROR, B.ERROR_DELETING},
+        op_token=str(uuid.uuid4()), fail_reason=None,
+    )
+    require(changed, "Invalid backup: Backup status must be available or error")
+    session.commit()
+    session.refresh(backup)
+    return backup
+
+
+def attach_flow_run(*, session: Session, record: Backup | Volume, flow_run_id: str) -> None:
+    """Record which flow run drives the record's current transition."""
+    record.flow_run_id = flow_run_id
+    session.add(record)
+    session.commit()
+    session.refresh(record)
+
+
+def update_progress(
+    *, session: Session, model: type[Backup] | type[Volume], record_id: str, done: int, total: int
+) -> None:
+    """Store bytes done / total for a record whose data is moving."""
+    record = session.get(model, record_id)
+    if record is not None:
+        record.progress_done, record.progress_total = done, total
+        session.add(record)
+        session.commit()
+
+
+def finish_backup(
+    *, session: Session, backup_id: str, object_count: int, stored_bytes: int
+) -> bool:
+    """creating -> available and the volume back to its previous status; idempotent."""
+    backup = get_backup(session=session, backup_id=backup_id)
+    changed = compare_and_set(
+        session, Backup, backup_id, to=B.AVAILABLE, expected={B.CREATING},
+        object_count=object_count, stored_bytes=stored_bytes,
+        progress_done=backup.progress_total, fail_reason=None,
+    )
+    _release_source_volume(session, backup.volume_id)
+    session.commit()
+    return changed
+
+
+def _release_source_volume(session: Session, volume_id: str) -> None:
+    volume = session.get(Volume, volume_id)
+    if volume is not None and volume.status == V.BACKING_UP:
+        compare_and_set(
+            session, Volume, volume_id, to=volume.previous_status or V.AVAILABLE,
+            expected={V.BACKING_UP}, previous_status=None,
+        )
+
+
+def finish_restore(*, session: Session, backup_id: str) -> bool:
+    """restoring -> available, target volume -> available (tagged src_backup_id)."""
+    backup = get_backup(session=session, backup_id=backup_id)
+    changed = compare_and_set(
+        session, Backup, backup_id, to=B.AVAILABLE, expected={B.RESTORING}
+    )
+    volume = session.get(Volume, backup.restore_volume_id or "")
+    if volume is not None and volume.status == V.RESTORING_BACKUP:
+        meta = dict(volume.meta)
+        if volume.id != backup.volume_id:
+            meta["src_backup_id"] = backup.id
+        compare_and_set(
+            session, Volume, volume.id, to=V.AVAILABLE, expected={V.RESTORING_BACKUP},
+            previous_status=None, meta=meta, fail_reason=None,
+        )
+    session.commit()
+    return changed
+
+
+def finish_backup_delete(*, session: Session, backup_id: str) -> None:
+    """Remove the row of a deleted backup; idempotent."""
+    backup = session.get(Backup, backup_id)
+    if backup is not None:
+        session.delete(backup)
+        session.commit()
+
+
+def fail_operation(*, session: Session, backup_id: str, reason: str) -> bool:
+    """Put a backup whose run failed, and the volume it held, into terminal states.
+
+    No-op (False) when the backup is not in a transitional status: the flow may have
+    finished, or another path (hook, API, reconcile) got there first.
+    """
+    backup = session.get(Backup, backup_id)
+    if backup is None or backup.status not in lifecycle.BACKUP_TRANSITIONAL:
+        return False
+    status = backup.status
+    target = lifecycle.backup_failure_status(status)
+    values: dict[str, Any] = {"fail_reason": reason}
+    changed = compare_and_set(session, Backup, backup_id, to=target, expected={status}, **values)
+    if status == B.CREATING:
+        _release_source_volume(session, backup.volume_id)
+    elif status == B.RESTORING and backup.restore_volume_id:
+        _fail_restore_target(session, backup.restore_volume_id, reason)
+    session.commit()
+    return changed
+
+
+def _fail_restore_target(session: Session, volume_id: str, reason: str) -> None:
+    volume = session.get(Volume, volume_id)
+    if volume is None or volume.status not in (V.RESTORING_BACKUP, V.CREATING):
+        return
+    target = lifecycle.volume_failure_status(V.RESTORING_BACKUP, volume.previous_status)
+    compare_and_set(
+        session, Volume, volume_id, to=target, expected={volume.status}, fail_reason=reason
+    )
+
+
+def transitional_backups(*, session: Session) -> list[Backup]:
+    """Backups in a status some flow run is expected to move on from."""
+    stmt = select(Backup).where(col(Backup.status).in_(list(lifecycle.BACKUP_TRANSITIONAL)))
+    return list(session.exec(stmt))
+
+
+def backup_for_volume_run(*, session: Session, volume: Volume) -> Backup | None:
+    """The backup whose run holds `volume` in backing-up or restoring-backup, if any."""
+    if volume.status == V.BACKING_UP:
+        stmt = select(Backup).where(Backup.volume_id == volume.id, Backup.status == B.CREATING)
+    elif volume.status in (V.RESTORING_BACKUP, V.CREATING):
+        stmt = select(Backup).where(
+            Backup.restore_volume_id == volume.id, Backup.status == B.RESTORING
+        )
+    else:
+        return None
+    return session.exec(stmt).first()

@@ -1,0 +1,82 @@
+"""The one status transition table for volumes and backups, and its checks.
+
+Routes set the transitional status (guarded here), flows set the terminal one; admin
+`os-reset_status` bypasses the table on purpose. States and edges: docs/states.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from storage.catalog.models import BackupStatus as B
+from storage.catalog.models import VolumeStatus as V
+from storage.errors import InvalidStatus
+
+BACKUP_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    B.CREATING: frozenset({B.AVAILABLE, B.ERROR}),
+    B.AVAILABLE: frozenset({B.RESTORING, B.DELETING}),
+    # A failed restore leaves the backup itself intact: it goes back to available.
+    B.RESTORING: frozenset({B.AVAILABLE}),
+    B.ERROR: frozenset({B.DELETING}),
+    B.DELETING: frozenset({B.ERROR_DELETING}),  # success removes the row
+    B.ERROR_DELETING: frozenset({B.DELETING}),
+}
+
+VOLUME_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    V.CREATING: frozenset({V.AVAILABLE, V.RESTORING_BACKUP, V.ERROR}),
+    V.MANAGING: frozenset({V.AVAILABLE, V.ERROR_MANAGING}),
+    V.AVAILABLE: frozenset({V.BACKING_UP, V.RESTORING_BACKUP, V.DELETING, V.IN_USE}),
+    V.IN_USE: frozenset({V.BACKING_UP, V.AVAILABLE}),
+    V.BACKING_UP: frozenset({V.AVAILABLE, V.IN_USE}),
+    V.RESTORING_BACKUP: frozenset({V.AVAILABLE, V.ERROR_RESTORING, V.ERROR}),
+    V.DELETING: frozenset({V.ERROR_DELETING}),  # success removes the row
+    V.ERROR: frozenset({V.DELETING}),
+    V.ERROR_DELETING: frozenset({V.DELETING}),
+    V.ERROR_RESTORING: frozenset({V.DELETING}),
+    V.ERROR_MANAGING: frozenset({V.DELETING}),
+}
+
+# Statuses a flow run is expected to move on from; a row stuck here after its run
+# ended is repaired by reconcile (and by the API when it renders the row).
+BACKUP_TRANSITIONAL = frozenset({B.CREATING, B.RESTORING, B.DELETING})
+VOLUME_TRANSITIONAL = frozenset(
+    {V.CREATING, V.MANAGING, V.BACKING_UP, V.RESTORING_BACKUP, V.DELETING}
+)
+
+
+def _check(table: Mapping[str, frozenset[str]], kind: str, current: str, target: str) -> None:
+    if target not in table.get(current, frozenset()):
+        raise InvalidStatus(f"Invalid {kind} status transition from '{current}' to '{target}'.")
+
+
+def check_backup_transition(current: str, target: str) -> None:
+    """Raise InvalidStatus unless a backup may move from current to target."""
+    _check(BACKUP_TRANSITIONS, "backup", current, target)
+
+
+def check_volume_transition(current: str, target: str) -> None:
+    """Raise InvalidStatus unless a volume may move from current to target."""
+    _check(VOLUME_TRANSITIONS, "volume", current, target)
+
+
+def backup_failure_status(status: str) -> str:
+    """The terminal status a backup takes when the run driving `status` fails."""
+    if status == B.DELETING:
+        return B.ERROR_DELETING
+    if status == B.RESTORING:
+        return B.AVAILABLE
+    return B.ERROR
+
+
+def volume_failure_status(status: str, previous: str | None) -> str:
+    """The terminal status a volume takes when the run driving `status` fails."""
+    if status == V.BACKING_UP:
+        return previous or V.AVAILABLE
+    if status == V.RESTORING_BACKUP:
+        # A volume made for the restore never held user data: plain error, as Cinder.
+        return V.ERROR if previous == V.CREATING else V.ERROR_RESTORING
+    if status == V.DELETING:
+        return V.ERROR_DELETING
+    if status == V.MANAGING:
+        return V.ERROR_MANAGING
+    return V.ERROR

@@ -1,0 +1,30 @@
+"""Repair rows whose flow run ended without telling the catalog (crash, cancel, kill)."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from storage.catalog.backups import backup_for_volume_run, fail_operation
+from storage.catalog.models import Backup, Volume
+from storage.catalog.volumes import fail_volume
+
+# Prefect state types after which a run will never move the row on.
+ENDED_BADLY = frozenset({"FAILED", "CRASHED", "CANCELLED"})
+
+
+def repair_after_run(*, session: Session, record: Backup | Volume, reason: str) -> bool:
+    """Move a record (and what its run held) to its terminal error state; idempotent."""
+    if isinstance(record, Backup):
+        return fail_operation(session=session, backup_id=record.id, reason=reason)
+    backup = backup_for_volume_run(session=session, volume=record)
+    if backup is not None:
+        return fail_operation(session=session, backup_id=backup.id, reason=reason)
+    return fail_volume(session=session, volume_id=record.id, reason=reason)
+
+
+def run_end_reason(flow_run_id: str, state_type: str | None, message: str | None) -> str:
+    """The fail_reason recorded for a run that ended without finishing its record."""
+    if state_type is None:
+        return f"flow run {flow_run_id} no longer exists"
+    detail = f": {message}" if message else ""
+    return f"flow run {flow_run_id} {state_type.lower()}{detail}"

@@ -1,0 +1,169 @@
+"""Keyword-only catalog functions for volumes; each takes a session and commits once."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from storage.catalog import lifecycle
+from storage.catalog.cas import compare_and_set, require
+from storage.catalog.models import Volume, VolumeStatus, utcnow
+from storage.errors import InvalidStatus, RecordNotFound
+
+GIB = 1024**3
+DELETABLE = frozenset(
+    {
+        VolumeStatus.AVAILABLE,
+        VolumeStatus.ERROR,
+        VolumeStatus.ERROR_RESTORING,
+        VolumeStatus.ERROR_MANAGING,
+        VolumeStatus.ERROR_DELETING,
+    }
+)
+
+
+def create_volume(
+    *,
+    session: Session,
+    project_id: str,
+    user_id: str,
+    size_gb: int,
+    name: str | None = None,
+    description: str | None = None,
+    metadata: dict[str, str] | None = None,
+    availability_zone: str | None = None,
+    path: str | None = None,
+    volumes_dir: Path | None = None,
+    managed: bool = False,
+    status: str = VolumeStatus.CREATING,
+) -> Volume:
+    """Insert a volume row; its file lives at `path` or at volumes_dir/<id>.img."""
+    volume_id = str(uuid.uuid4())
+    if path is None:
+        if volumes_dir is None:
+            raise ValueError("create_volume needs path or volumes_dir")
+        path = str(volumes_dir / f"{volume_id}.img")
+    volume = Volume(
+        id=volume_id,
+        project_id=project_id,
+        user_id=user_id,
+        size=size_gb,
+        name=name,
+        description=description,
+        meta=dict(metadata or {}),
+        availability_zone=availability_zone or "nova",
+        path=path,
+        managed=managed,
+        status=status,
+        op_token=str(uuid.uuid4()),
+    )
+    session.add(volume)
+    session.commit()
+    session.refresh(volume)
+    return volume
+
+
+def get_volume(*, session: Session, volume_id: str, project_id: str | None = None) -> Volume:
+    """Return the volume; RecordNotFound if missing or owned by another project."""
+    volume = session.get(Volume, volume_id)
+    if volume is None or (project_id is not None and volume.project_id != project_id):
+        raise RecordNotFound("Volume", volume_id)
+    return volume
+
+
+def list_volumes(*, session: Session, project_id: str | None = None) -> list[Volume]:
+    """Volumes of a project (all projects when None), newest first."""
+    stmt = select(Volume).order_by(col(Volume.created_at).desc(), col(Volume.id).desc())
+    if project_id is not None:
+        stmt = stmt.where(Volume.project_id == project_id)
+    return list(session.exec(stmt))
+
+
+def begin_volume_delete(*, session: Session, volume_id: str, project_id: str | None) -> Volume:
+    """Move a volume to deleting; InvalidStatus unless available or in an error state."""
+    volume = get_volume(session=session, volume_id=volume_id, project_id=project_id)
+    changed = compare_and_set(
+        session, Volume, volume_id, to=VolumeStatus.DELETING, expected=DELETABLE,
+        op_token=str(uuid.uuid4()), fail_reason=None,
+    )
+    require(
+        changed,
+        "Invalid volume: Volume status must be available or error or error_restoring or "
+        f"error_extending or error_managing and must not be migrating, attached, belong "
+        f"to a group, have snapshots or be disassociated from snapshots after volume "
+        f"transfer, but current status is {volume.status}.",
+    )
+    session.commit()
+    session.refresh(volume)
+    return volume
+
+
+def reset_volume_status(*, session: Session, volume_id: str, status: str) -> Volume:
+    """Admin override: set any valid volume status, bypassing the transition table."""
+    if status not in set(VolumeStatus):
+        raise InvalidStatus(f"Invalid volume status: {status}.")
+    volume = get_volume(session=session, volume_id=volume_id)
+    volume.status = status
+    volume.updated_at = utcnow()
+    session.add(volume)
+    session.commit()
+    session.refresh(volume)
+    return volume
+
+
+def set_volume_status(
+    *, session: Session, volume_id: str, to: str, expected: frozenset[str], **values: Any
+) -> bool:
+    """Compare-and-set a volume's status and commit; False if it was not in `expected`."""
+    changed = compare_and_set(session, Volume, volume_id, to=to, expected=expected, **values)
+    session.commit()
+    return changed
+
+
+def finish_volume_setup(*, session: Session, volume_id: str, size_bytes: int) -> bool:
+    """creating/managing -> available, recording the measured size; idempotent."""
+    return set_volume_status(
+        session=session,
+        volume_id=volume_id,
+        to=VolumeStatus.AVAILABLE,
+        expected=frozenset({VolumeStatus.CREATING, VolumeStatus.MANAGING}),
+        size=max(1, -(-size_bytes // GIB)),
+    )
+
+
+def fail_volume(*, session: Session, volume_id: str, reason: str) -> bool:
+    """Move a volume in a transitional status to its failure status; else no-op."""
+    volume = session.get(Volume, volume_id)
+    if volume is None or volume.status not in lifecycle.VOLUME_TRANSITIONAL:
+        return False
+    target = lifecycle.volume_failure_status(volume.status, volume.previous_status)
+    values: dict[str, Any] = {"fail_reason": reason}
+    if target in (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE):
+        values["previous_status"] = None
+    return set_volume_status(
+        session=session, volume_id=volume_id, to=target,
+        expected=frozenset({volume.status}), **values,
+    )
+
+
+def delete_volume_row(*, session: Session, volume_id: str) -> None:
+    """Remove a volume row that is being deleted; idempotent."""
+    volume = session.get(Volume, volume_id)
+    if volume is not None:
+        session.delete(volume)
+        session.commit()
+
+
+def volume_bytes(volume: Volume) -> int:
+    """The volume's size in bytes as the catalog knows it."""
+    return volume.size * GIB
+
+
+def transitional_volumes(*, session: Session) -> list[Volume]:
+    """Volumes in a status some flow run is expected to move on from."""
+    stmt = select(Volume).where(col(Volume.status).in_(list(lifecycle.VOLUME_TRANSITIONAL)))
+    return list(session.exec(stmt))
+

@@ -1,0 +1,98 @@
+"""Object-key layout of the backup store: the only place that builds keys.
+
+    backups/<backup_id>/manifest                 the commit point, written last
+    backups/<backup_id>/segments/<seq:08d>       data segments, seq = 0, 1, 2, ...
+
+Everything a backup owns lives under ``backups/<backup_id>/``, so deleting a backup is
+deleting that prefix. Keys are validated here ("no crap in, no crap out"): relative,
+lowercase, a fixed alphabet, no empty or ``..`` segments. That keeps keys portable across
+file systems and S3 and makes path traversal impossible by construction.
+"""
+
+from __future__ import annotations
+
+import re
+
+from storage.errors import InvalidKey
+
+MAX_KEY_LENGTH = 1024
+# One path segment: starts with a letter or digit, so "." and ".." (and hidden temp files of
+# the file:// backend) can never be keys.
+_SEGMENT_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
+# Backup ids are uuid-like; the restricted alphabet keeps them valid key segments.
+_BACKUP_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+# Eight digits keep segment keys sorted lexically in seq order.
+MAX_SEGMENT_SEQ = 99_999_999
+
+_BACKUPS = "backups"
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` unchanged if it obeys the layout rules; raises InvalidKey otherwise."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidKey(f"invalid key length {len(key)}: {key[:64]!r}")
+    for segment in key.split("/"):
+        # fullmatch rejects "", ".", ".." and anything outside the alphabet.
+        if segment == ".." or not _SEGMENT_RE.fullmatch(segment):
+            raise InvalidKey(f"invalid key {key[:256]!r}: bad segment {segment[:130]!r}")
+    return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """Return a listing prefix ("" or key characters, may end in "/"); raises InvalidKey."""
+    if prefix == "":
+        return prefix
+    head, _, tail = prefix.rpartition("/")
+    if head:
+        validate_key(head)
+    if tail and not _SEGMENT_RE.fullmatch(tail):
+        raise InvalidKey(f"invalid prefix {prefix[:256]!r}")
+    return prefix
+
+
+def validate_backup_id(backup_id: str) -> str:
+    """Return ``backup_id`` if it is a lowercase uuid-like id; raises InvalidKey otherwise."""
+    if not _BACKUP_ID_RE.fullmatch(backup_id):
+        raise InvalidKey(f"invalid backup id {backup_id[:80]!r}")
+    return backup_id
+
+
+def backup_prefix(backup_id: str) -> str:
+    """The prefix holding every object the backup owns: ``backups/<id>/``."""
+    return f"{_BACKUPS}/{validate_backup_id(backup_id)}/"
+
+
+def manifest_key(backup_id: str) -> str:
+    """The key of the backup's manifest (its commit point)."""
+    return backup_prefix(backup_id) + "manifest"
+
+
+def segment_key(backup_id: str, seq: int) -> str:
+    """The key of the backup's data segment number ``seq``; raises InvalidKey if out of range."""
+    if not 0 <= seq <= MAX_SEGMENT_SEQ:
+        raise InvalidKey(f"segment seq {seq} out of range for backup {backup_id[:80]!r}")
+    return f"{backup_prefix(backup_id)}segments/{seq:08d}"
+
+
+def manifest_keys_listing_prefix() -> str:
+    """The prefix to list when rebuilding the catalog from storage (keep keys ending /manifest)."""
+    return f"{_BACKUPS}/"
+
+
+def is_manifest_key(key: str) -> bool:
+    """True if ``key`` names a backup manifest (``backups/<id>/manifest``)."""
+    parts = key.split("/")
+    return (
+        len(parts) == 3
+        and parts[0] == _BACKUPS
+        and parts[2] == "manifest"
+        and _BACKUP_ID_RE.fullmatch(parts[1]) is not None
+    )
+
+
+def backup_id_of(key: str) -> str:
+    """The id of the backup owning ``key``; raises InvalidKey for keys outside ``backups/``."""
+    parts = validate_key(key).split("/")
+    if len(parts) < 3 or parts[0] != _BACKUPS:
+        raise InvalidKey(f"key {key[:256]!r} is not owned by a backup")
+    return validate_backup_id(parts[1])

@@ -1,0 +1,74 @@
+"""Service settings, read from SAFEHOLD_* environment variables; built by the caller."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Everything configurable; defaults give the embedded single-machine service."""
+
+    model_config = SettingsConfigDict(env_prefix="SAFEHOLD_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    api_port: int = 8776
+    ui_port: int = 4200
+    # Catalog database URL; default: SQLite file under data_dir.
+    catalog_url: str | None = None
+    # Backup store URL (file://, s3://bucket/prefix, memory://); default: data_dir/backups.
+    backup_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_region: str | None = None
+    block_size: int = 1 * MIB
+    segment_size: int = 32 * MIB
+    zstd_level: int = 3
+    # Users treated as admin under noauth (comma separated).
+    admin_users: str = "admin"
+    # Test-only chaos switch: a JSON file naming store faults to inject (docs/operations.md).
+    fault_file: Path | None = None
+
+    @property
+    def data_path(self) -> Path:
+        """The data directory as an absolute path."""
+        return self.data_dir.resolve()
+
+    @property
+    def volumes_dir(self) -> Path:
+        """Where file-backed volumes created through the API live."""
+        return self.data_path / "volumes"
+
+    def resolved_catalog_url(self) -> str:
+        """The catalog URL, defaulting to SQLite under the data dir."""
+        return self.catalog_url or f"sqlite:///{self.data_path / 'catalog.db'}"
+
+    def resolved_backup_url(self) -> str:
+        """The backup store URL, defaulting to a directory under the data dir."""
+        return self.backup_url or f"file://{self.data_path / 'backups'}"
+
+    def storage_options(self) -> dict[str, Any]:
+        """fsspec options for the backup store (S3 endpoint and credentials)."""
+        if not self.resolved_backup_url().startswith("s3://"):
+            return {}
+        opts: dict[str, Any] = {}
+        if self.s3_endpoint_url:
+            opts["endpoint_url"] = self.s3_endpoint_url
+        if self.s3_access_key_id:
+            opts["key"] = self.s3_access_key_id
+        if self.s3_secret_access_key:
+            opts["secret"] = self.s3_secret_access_key.get_secret_value()
+        if self.s3_region:
+            opts["client_kwargs"] = {"region_name": self.s3_region}
+        return opts
+
+    def admin_user_set(self) -> frozenset[str]:
+        """The user ids granted the admin role under noauth."""
+        return frozenset(u.strip() for u in self.admin_users.split(",") if u.strip())
