@@ -12,8 +12,11 @@ def main() -> None:
     """Serve the API on settings.host:settings.api_port until interrupted."""
     settings = Settings()
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.api_port,
-        log_level="warning", timeout_graceful_shutdown=5,
+        create_app(settings),
+        host=settings.host,
+        port=settings.api_port,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
     )
 
 

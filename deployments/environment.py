@@ -9,9 +9,7 @@ from storage.settings import Settings
 
 def prefect_api_url(settings: Settings) -> str:
     """PREFECT_API_URL when the operator set one, else the embedded server's."""
-    return os.environ.get("PREFECT_API_URL") or (
-        f"http://{settings.host}:{settings.ui_port}/api"
-    )
+    return os.environ.get("PREFECT_API_URL") or (f"http://{settings.host}:{settings.ui_port}/api")
 
 
 def service_env(settings: Settings) -> dict[str, str]:

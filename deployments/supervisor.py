@@ -14,7 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 from prefect import get_client
-from prefect.deployments import run_deployment
+from prefect.deployments.flow_runs import arun_deployment
 
 from deployments.environment import prefect_api_url, service_env
 from flows.registry import DEPLOYMENT, FLOWS
@@ -40,7 +40,11 @@ class Supervisor:
         logs.mkdir(parents=True, exist_ok=True)
         out = open(logs / f"{name}.log", "ab")  # noqa: SIM115  (kept open for the child)
         proc = subprocess.Popen(
-            argv, env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            argv,
+            env=self.env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.children.append((name, proc))
@@ -120,10 +124,20 @@ def run(settings: Settings) -> int:
         signal.signal(sig, _stopper(sup))
     try:
         if not external_server:
-            sup.spawn("prefect-server", [
-                sys.executable, "-m", "prefect", "server", "start",
-                "--host", settings.host, "--port", str(settings.ui_port),
-            ])
+            sup.spawn(
+                "prefect-server",
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "server",
+                    "start",
+                    "--host",
+                    settings.host,
+                    "--port",
+                    str(settings.ui_port),
+                ],
+            )
         _wait_http(prefect_api_url(settings) + "/health", "Prefect server")
         sup.spawn("runner", [sys.executable, "-m", "deployments.runner"])
         asyncio.run(_deployments_ready())
@@ -138,9 +152,7 @@ def run(settings: Settings) -> int:
 
 async def _submit_reconcile() -> None:
     # Through the runner, so the repair shows in the Prefect UI like any operation.
-    await run_deployment(
-        f"reconcile/{DEPLOYMENT}", timeout=0, flow_run_name="reconcile start-up"
-    )
+    await arun_deployment(f"reconcile/{DEPLOYMENT}", timeout=0, flow_run_name="reconcile start-up")
 
 
 def _stopper(sup: Supervisor):  # type: ignore[no-untyped-def]

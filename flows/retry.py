@@ -15,11 +15,10 @@ RETRY_JITTER = 0.2
 
 def retry_if_transient(_task: Any, _task_run: Any, state: Any) -> bool:
     """Prefect retry condition: retry only what storage.errors calls transient."""
-    try:
-        state.result()
-    except Exception as exc:  # the state's own exception, re-raised for inspection
-        return is_transient(exc)
-    return False
+    # The engine hands over Failed(data=<exception>). Reading .data directly works in
+    # sync and async tasks alike; state.result() would return a coroutine in the latter.
+    data = getattr(state, "data", None)
+    return isinstance(data, BaseException) and is_transient(data)
 
 
 STORAGE_TASK: dict[str, Any] = {

@@ -116,9 +116,14 @@ async def write_backup(backup: Backup, source_path: str) -> format.BackupResult:
 
     def work(progress: format.ProgressFn) -> format.BackupResult:
         return format.write_backup(
-            context.store(), backup_id=backup.id, source_path=Path(source_path),
-            record=catalog.backup_record(backup), block_size=cfg.block_size,
-            segment_size=cfg.segment_size, zstd_level=cfg.zstd_level, progress=progress,
+            context.store(),
+            backup_id=backup.id,
+            source_path=Path(source_path),
+            record=catalog.backup_record(backup),
+            block_size=cfg.block_size,
+            segment_size=cfg.segment_size,
+            zstd_level=cfg.zstd_level,
+            progress=progress,
         )
 
     return await run_with_progress(work, model=Backup, record_id=backup.id, label="backup")
@@ -130,7 +135,9 @@ async def restore_backup(backup_id: str, target_path: str) -> int:
 
     def work(progress: format.ProgressFn) -> int:
         return format.restore_backup(
-            context.store(), backup_id=backup_id, target_path=Path(target_path),
+            context.store(),
+            backup_id=backup_id,
+            target_path=Path(target_path),
             progress=progress,
         )
 

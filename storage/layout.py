@@ -42,9 +42,9 @@ def validate_prefix(prefix: str) -> str:
     """Return a listing prefix ("" or key characters, may end in "/"); raises InvalidKey."""
     if prefix == "":
         return prefix
-    head, _, tail = prefix.rpartition("/")
-    if head:
-        validate_key(head)
+    head, slash, tail = prefix.rpartition("/")
+    if slash:
+        validate_key(head)  # everything before the last "/" must be a whole valid key
     if tail and not _SEGMENT_RE.fullmatch(tail):
         raise InvalidKey(f"invalid prefix {prefix[:256]!r}")
     return prefix

@@ -13,12 +13,14 @@ import errno
 import logging
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 import aiohttp
 import botocore.exceptions
+import botocore.parsers
 import fsspec
 from fsspec.exceptions import FSTimeoutError
 
@@ -117,9 +119,12 @@ _TRANSIENT_ERRNOS = frozenset(
         getattr(errno, "EREMOTEIO", errno.EIO),
     }
 )
-_TRANSIENT_BOTO = (
-    botocore.exceptions.HTTPClientError,  # endpoint unreachable, timeouts, closed connections
-    botocore.exceptions.ResponseParserError,  # throttling responses with broken XML
+_TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
+    aiohttp.ClientError,
+    FSTimeoutError,
+    botocore.exceptions.ConnectionError,  # endpoint unreachable, connect timeouts
+    botocore.exceptions.HTTPClientError,  # read timeouts, closed connections
+    botocore.parsers.ResponseParserError,  # throttling responses with broken XML
     botocore.exceptions.IncompleteReadError,
 )
 _USERINFO_RE = re.compile(r"(//)[^/@\s]*@")
@@ -137,12 +142,18 @@ def _client_error(exc: BaseException) -> Any | None:
     return None
 
 
+def _s3_code(exc: BaseException) -> str:
+    """The S3 error code behind ``exc`` ("" if it did not come from an S3 response)."""
+    response = getattr(_client_error(exc), "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
 def classify(exc: BaseException) -> type[StorageError] | None:
     """Map a foreign exception to a storage error class; None for programming errors."""
     client_error = _client_error(exc)
     if client_error is not None:
         response = getattr(client_error, "response", None) or {}
-        code = str(response.get("Error", {}).get("Code", ""))
+        code = _s3_code(client_error)
         status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         if code in _NOT_FOUND_S3_CODES:
             return ObjectNotFound
@@ -150,7 +161,7 @@ def classify(exc: BaseException) -> type[StorageError] | None:
             return TransientStorageError
         # NoSuchBucket, AccessDenied, InvalidArgument, 400, 403, ...: retrying will not help.
         return PermanentStorageError
-    if isinstance(exc, _TRANSIENT_BOTO | aiohttp.ClientError | FSTimeoutError):
+    if isinstance(exc, _TRANSIENT_TYPES):
         return TransientStorageError
     if isinstance(exc, botocore.exceptions.BotoCoreError):
         return PermanentStorageError  # no credentials, bad parameters, bad config
@@ -251,22 +262,26 @@ class FsspecObjectStore:
             if self._local:
                 with _as_not_found(), open(path, "rb", buffering=0) as f:
                     return os.pread(f.fileno(), length, start)
-            if length == 0 or start >= self._fs.size(path):
-                # S3 rejects empty and out-of-bounds ranges; size() raises when missing.
+            if length == 0:
+                self._fs.info(path)  # S3 cannot express an empty range; still 404 if missing
                 return b""
-            return bytes(self._fs.cat_file(path, start=start, end=start + length))
+            try:
+                return bytes(self._fs.cat_file(path, start=start, end=start + length))
+            except OSError as exc:
+                if _s3_code(exc) == "InvalidRange":
+                    return b""  # start at or past the end of an existing object
+                raise
 
     def exists(self, key: str) -> bool:
         """True if an object is stored under ``key`` (prefixes/directories do not count)."""
         path = self._path(key)
         with translate_errors("exists", key):
-            if self._local:
-                return os.path.isfile(path)
             try:
-                info = self._fs.info(path)
-            except FileNotFoundError:
+                if self._local:
+                    return stat.S_ISREG(os.stat(path).st_mode)
+                return bool(self._fs.info(path).get("type") == "file")
+            except (FileNotFoundError, NotADirectoryError):
                 return False
-            return bool(info.get("type") == "file")
 
     def list(self, prefix: str) -> list[str]:
         """Sorted keys starting with ``prefix``, recursively; [] if none."""

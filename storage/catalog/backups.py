@@ -16,14 +16,20 @@ from sqlmodel import Session, col, func, select
 from storage.catalog import lifecycle
 from storage.catalog.cas import compare_and_set, require
 from storage.catalog.models import Backup, BackupStatus, Volume, VolumeStatus
-from storage.catalog.volumes import GIB, create_volume, get_volume
+from storage.catalog.volumes import GIB, get_volume
 from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
 
 B, V = BackupStatus, VolumeStatus
 SORT_KEYS = {
-    "id": "id", "status": "status", "size": "size", "name": "name", "display_name": "name",
-    "created_at": "created_at", "updated_at": "updated_at",
-    "data_timestamp": "data_timestamp", "volume_id": "volume_id",
+    "id": "id",
+    "status": "status",
+    "size": "size",
+    "name": "name",
+    "display_name": "name",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "data_timestamp": "data_timestamp",
+    "volume_id": "volume_id",
     "availability_zone": "availability_zone",
 }
 FILTER_KEYS = frozenset({"name", "status", "volume_id"})
@@ -46,23 +52,33 @@ def begin_backup(
     volume = get_volume(session=session, volume_id=volume_id, project_id=project_id)
     allowed = {V.AVAILABLE, V.IN_USE} if force else {V.AVAILABLE}
     if volume.status == V.IN_USE and not force:
-        raise InvalidStatus(
-            "Invalid volume: Backing up an in-use volume must use the force flag."
-        )
+        raise InvalidStatus("Invalid volume: Backing up an in-use volume must use the force flag.")
     changed = compare_and_set(
-        session, Volume, volume_id, to=V.BACKING_UP, expected=allowed,
+        session,
+        Volume,
+        volume_id,
+        to=V.BACKING_UP,
+        expected=allowed,
         previous_status=volume.status,
     )
     require(
         changed,
         "Invalid volume: Volume to be backed up must be available or in-use, "
-        f"but the current status is \"{volume.status}\".",
+        f'but the current status is "{volume.status}".',
     )
     backup = Backup(
-        id=str(uuid.uuid4()), project_id=project_id, user_id=user_id, volume_id=volume_id,
-        name=name, description=description, container=container,
-        meta=dict(metadata or {}), availability_zone=availability_zone or volume.availability_zone,
-        size=volume.size, op_token=str(uuid.uuid4()), progress_total=volume.size * GIB,
+        id=str(uuid.uuid4()),
+        project_id=project_id,
+        user_id=user_id,
+        volume_id=volume_id,
+        name=name,
+        description=description,
+        container=container,
+        meta=dict(metadata or {}),
+        availability_zone=availability_zone or volume.availability_zone,
+        size=volume.size,
+        op_token=str(uuid.uuid4()),
+        progress_total=volume.size * GIB,
     )
     session.add(backup)
     session.commit()
@@ -141,8 +157,14 @@ def begin_restore(
     else:
         volume = _claim_restore_volume(session, backup, volume_id, project_id)
     changed = compare_and_set(
-        session, Backup, backup_id, to=B.RESTORING, expected={B.AVAILABLE},
-        restore_volume_id=volume.id, op_token=str(uuid.uuid4()), fail_reason=None,
+        session,
+        Backup,
+        backup_id,
+        to=B.RESTORING,
+        expected={B.AVAILABLE},
+        restore_volume_id=volume.id,
+        op_token=str(uuid.uuid4()),
+        fail_reason=None,
     )
     require(changed, "Invalid backup: Backup status must be available")
     session.commit()
@@ -152,15 +174,25 @@ def begin_restore(
 
 
 def _new_restore_volume(
-    session: Session, backup: Backup, project_id: str, user_id: str,
-    name: str | None, volumes_dir: Path,
+    session: Session,
+    backup: Backup,
+    project_id: str,
+    user_id: str,
+    name: str | None,
+    volumes_dir: Path,
 ) -> Volume:
     volume = Volume(
-        id=str(uuid.uuid4()), project_id=project_id, user_id=user_id, size=backup.size,
+        id=str(uuid.uuid4()),
+        project_id=project_id,
+        user_id=user_id,
+        size=backup.size,
         name=name or f"restore_backup_{backup.id}",
         description="auto-created_from_restore_from_backup",
-        status=V.CREATING, previous_status=V.CREATING, path="",
-        availability_zone=backup.availability_zone or "nova", op_token=str(uuid.uuid4()),
+        status=V.CREATING,
+        previous_status=V.CREATING,
+        path="",
+        availability_zone=backup.availability_zone or "nova",
+        op_token=str(uuid.uuid4()),
     )
     volume.path = str(volumes_dir / f"{volume.id}.img")
     session.add(volume)
@@ -177,13 +209,18 @@ def _claim_restore_volume(
             f"the backup size {backup.size}GB. It must be >= backup size."
         )
     changed = compare_and_set(
-        session, Volume, volume_id, to=V.RESTORING_BACKUP, expected={V.AVAILABLE},
-        previous_status=V.AVAILABLE, fail_reason=None,
+        session,
+        Volume,
+        volume_id,
+        to=V.RESTORING_BACKUP,
+        expected={V.AVAILABLE},
+        previous_status=V.AVAILABLE,
+        fail_reason=None,
     )
     require(
         changed,
         f"Invalid volume: Volume to be restored to must be available, "
-        f"but the current status is \"{volume.status}\".",
+        f'but the current status is "{volume.status}".',
     )
     return volume
 
@@ -194,9 +231,13 @@ def begin_backup_delete(*, session: Session, backup_id: str, project_id: str | N
     if backup.num_dependent_backups > 0:
         raise InvalidRequest("Invalid backup: Incremental backups exist for this backup.")
     changed = compare_and_set(
-        session, Backup, backup_id, to=B.DELETING,
+        session,
+        Backup,
+        backup_id,
+        to=B.DELETING,
         expected={B.AVAILABLE, B.ERROR, B.ERROR_DELETING},
-        op_token=str(uuid.uuid4()), fail_reason=None,
+        op_token=str(uuid.uuid4()),
+        fail_reason=None,
     )
     require(changed, "Invalid backup: Backup status must be available or error")
     session.commit()
@@ -229,9 +270,15 @@ def finish_backup(
     """creating -> available and the volume back to its previous status; idempotent."""
     backup = get_backup(session=session, backup_id=backup_id)
     changed = compare_and_set(
-        session, Backup, backup_id, to=B.AVAILABLE, expected={B.CREATING},
-        object_count=object_count, stored_bytes=stored_bytes,
-        progress_done=backup.progress_total, fail_reason=None,
+        session,
+        Backup,
+        backup_id,
+        to=B.AVAILABLE,
+        expected={B.CREATING},
+        object_count=object_count,
+        stored_bytes=stored_bytes,
+        progress_done=backup.progress_total,
+        fail_reason=None,
     )
     _release_source_volume(session, backup.volume_id)
     session.commit()
@@ -242,25 +289,33 @@ def _release_source_volume(session: Session, volume_id: str) -> None:
     volume = session.get(Volume, volume_id)
     if volume is not None and volume.status == V.BACKING_UP:
         compare_and_set(
-            session, Volume, volume_id, to=volume.previous_status or V.AVAILABLE,
-            expected={V.BACKING_UP}, previous_status=None,
+            session,
+            Volume,
+            volume_id,
+            to=volume.previous_status or V.AVAILABLE,
+            expected={V.BACKING_UP},
+            previous_status=None,
         )
 
 
 def finish_restore(*, session: Session, backup_id: str) -> bool:
     """restoring -> available, target volume -> available (tagged src_backup_id)."""
     backup = get_backup(session=session, backup_id=backup_id)
-    changed = compare_and_set(
-        session, Backup, backup_id, to=B.AVAILABLE, expected={B.RESTORING}
-    )
+    changed = compare_and_set(session, Backup, backup_id, to=B.AVAILABLE, expected={B.RESTORING})
     volume = session.get(Volume, backup.restore_volume_id or "")
     if volume is not None and volume.status == V.RESTORING_BACKUP:
         meta = dict(volume.meta)
         if volume.id != backup.volume_id:
             meta["src_backup_id"] = backup.id
         compare_and_set(
-            session, Volume, volume.id, to=V.AVAILABLE, expected={V.RESTORING_BACKUP},
-            previous_status=None, meta=meta, fail_reason=None,
+            session,
+            Volume,
+            volume.id,
+            to=V.AVAILABLE,
+            expected={V.RESTORING_BACKUP},
+            previous_status=None,
+            meta=meta,
+            fail_reason=None,
         )
     session.commit()
     return changed

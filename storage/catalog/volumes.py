@@ -86,8 +86,13 @@ def begin_volume_delete(*, session: Session, volume_id: str, project_id: str | N
     """Move a volume to deleting; InvalidStatus unless available or in an error state."""
     volume = get_volume(session=session, volume_id=volume_id, project_id=project_id)
     changed = compare_and_set(
-        session, Volume, volume_id, to=VolumeStatus.DELETING, expected=DELETABLE,
-        op_token=str(uuid.uuid4()), fail_reason=None,
+        session,
+        Volume,
+        volume_id,
+        to=VolumeStatus.DELETING,
+        expected=DELETABLE,
+        op_token=str(uuid.uuid4()),
+        fail_reason=None,
     )
     require(
         changed,
@@ -144,8 +149,11 @@ def fail_volume(*, session: Session, volume_id: str, reason: str) -> bool:
     if target in (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE):
         values["previous_status"] = None
     return set_volume_status(
-        session=session, volume_id=volume_id, to=target,
-        expected=frozenset({volume.status}), **values,
+        session=session,
+        volume_id=volume_id,
+        to=target,
+        expected=frozenset({volume.status}),
+        **values,
     )
 
 
@@ -166,4 +174,3 @@ def transitional_volumes(*, session: Session) -> list[Volume]:
     """Volumes in a status some flow run is expected to move on from."""
     stmt = select(Volume).where(col(Volume.status).in_(list(lifecycle.VOLUME_TRANSITIONAL)))
     return list(session.exec(stmt))
-

@@ -67,8 +67,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     log = data / "safehold-run.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "deployments.cli", "run"], env=env, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "deployments.cli", "run"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     url = f"http://127.0.0.1:{api_port}"
     try:

@@ -122,14 +122,16 @@ def test_bad_requests_change_nothing(service: Service, admin: Any) -> None:
     import requests
 
     resp = requests.post(
-        f"{service.url}/v3/{PROJECT}/backups", data="{not json",
+        f"{service.url}/v3/{PROJECT}/backups",
+        data="{not json",
         headers={"X-Auth-Token": f"admin:{PROJECT}", "Content-Type": "application/json"},
         timeout=10,
     )
     assert resp.status_code == 400 and resp.json()["badRequest"]["code"] == 400
     resp = requests.get(
         f"{service.url}/v3/{PROJECT}/backups",
-        headers={"X-Auth-Token": "admin:wrongproject"}, timeout=10,
+        headers={"X-Auth-Token": "admin:wrongproject"},
+        timeout=10,
     )
     assert resp.status_code == 400 and "badRequest" in resp.json()
     assert len(admin.backups.list()) == before

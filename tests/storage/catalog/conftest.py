@@ -12,7 +12,9 @@ from sqlmodel import Session
 
 from storage.catalog import make_engine, migrate
 
-PG_URL = os.environ.get("SAFEHOLD_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "SAFEHOLD_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

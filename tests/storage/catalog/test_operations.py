@@ -14,11 +14,16 @@ from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
 P, Q = "proj-a", "proj-b"
 
 
-def _volume(session: Session, tmp_path: Path, *, size: int = 1, status: str = "available",
-            project: str = P) -> Volume:
+def _volume(
+    session: Session, tmp_path: Path, *, size: int = 1, status: str = "available", project: str = P
+) -> Volume:
     return catalog.create_volume(
-        session=session, project_id=project, user_id="u", size_gb=size,
-        volumes_dir=tmp_path, status=status,
+        session=session,
+        project_id=project,
+        user_id="u",
+        size_gb=size,
+        volumes_dir=tmp_path,
+        status=status,
     )
 
 
@@ -33,8 +38,9 @@ def test_volume_round_trip_and_isolation(session: Session, tmp_path: Path) -> No
 
 def test_backup_lifecycle_success(session: Session, tmp_path: Path) -> None:
     vol = _volume(session, tmp_path, size=2)
-    b = catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=vol.id,
-                             name="b1", metadata={"k": "v"})
+    b = catalog.begin_backup(
+        session=session, project_id=P, user_id="u", volume_id=vol.id, name="b1", metadata={"k": "v"}
+    )
     assert (b.status, b.size, b.meta) == ("creating", 2, {"k": "v"})
     session.refresh(vol)
     assert (vol.status, vol.previous_status) == ("backing-up", "available")
@@ -42,10 +48,10 @@ def test_backup_lifecycle_success(session: Session, tmp_path: Path) -> None:
     with pytest.raises(InvalidStatus):
         catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=vol.id)
     assert catalog.list_backups(session=session, project_id=P)[1] == 1
-    assert catalog.finish_backup(session=session, backup_id=b.id, object_count=3,
-                                 stored_bytes=10)
-    assert not catalog.finish_backup(session=session, backup_id=b.id, object_count=3,
-                                     stored_bytes=10)  # repeated: harmless no-op
+    assert catalog.finish_backup(session=session, backup_id=b.id, object_count=3, stored_bytes=10)
+    assert not catalog.finish_backup(
+        session=session, backup_id=b.id, object_count=3, stored_bytes=10
+    )  # repeated: harmless no-op
     session.refresh(b)
     session.refresh(vol)
     assert (b.status, b.object_count, vol.status) == ("available", 3, "available")
@@ -55,8 +61,9 @@ def test_in_use_needs_force(session: Session, tmp_path: Path) -> None:
     vol = _volume(session, tmp_path, status="in-use")
     with pytest.raises(InvalidStatus):
         catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=vol.id)
-    b = catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=vol.id,
-                             force=True)
+    b = catalog.begin_backup(
+        session=session, project_id=P, user_id="u", volume_id=vol.id, force=True
+    )
     catalog.fail_operation(session=session, backup_id=b.id, reason="boom")
     session.refresh(vol)
     session.refresh(b)
@@ -67,22 +74,35 @@ def test_restore_guards_and_new_volume(session: Session, tmp_path: Path) -> None
     vol = _volume(session, tmp_path, size=2)
     b = catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=vol.id)
     with pytest.raises(InvalidStatus):  # not yet available
-        catalog.begin_restore(session=session, backup_id=b.id, project_id=P, user_id="u",
-                              volumes_dir=tmp_path)
+        catalog.begin_restore(
+            session=session, backup_id=b.id, project_id=P, user_id="u", volumes_dir=tmp_path
+        )
     catalog.finish_backup(session=session, backup_id=b.id, object_count=1, stored_bytes=1)
     small = _volume(session, tmp_path, size=1)
     with pytest.raises(InvalidRequest):
-        catalog.begin_restore(session=session, backup_id=b.id, project_id=P, user_id="u",
-                              volume_id=small.id, volumes_dir=tmp_path)
+        catalog.begin_restore(
+            session=session,
+            backup_id=b.id,
+            project_id=P,
+            user_id="u",
+            volume_id=small.id,
+            volumes_dir=tmp_path,
+        )
     with pytest.raises(RecordNotFound):
-        catalog.begin_restore(session=session, backup_id=b.id, project_id=Q, user_id="u",
-                              volumes_dir=tmp_path)
-    backup, target = catalog.begin_restore(session=session, backup_id=b.id, project_id=P,
-                                           user_id="u", volumes_dir=tmp_path)
+        catalog.begin_restore(
+            session=session, backup_id=b.id, project_id=Q, user_id="u", volumes_dir=tmp_path
+        )
+    backup, target = catalog.begin_restore(
+        session=session, backup_id=b.id, project_id=P, user_id="u", volumes_dir=tmp_path
+    )
     assert (backup.status, target.status, target.size) == ("restoring", "creating", 2)
     assert target.name == f"restore_backup_{b.id}"
-    catalog.set_volume_status(session=session, volume_id=target.id, to="restoring-backup",
-                              expected=frozenset({"creating"}))
+    catalog.set_volume_status(
+        session=session,
+        volume_id=target.id,
+        to="restoring-backup",
+        expected=frozenset({"creating"}),
+    )
     assert catalog.finish_restore(session=session, backup_id=b.id)
     session.refresh(target)
     assert (target.status, target.meta) == ("available", {"src_backup_id": b.id})
@@ -92,8 +112,14 @@ def test_failed_restore_into_new_volume_is_error(session: Session, tmp_path: Pat
     vol = _volume(session, tmp_path)
     b = catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=vol.id)
     catalog.finish_backup(session=session, backup_id=b.id, object_count=1, stored_bytes=1)
-    _, target = catalog.begin_restore(session=session, backup_id=b.id, project_id=P,
-                                      user_id="u", volume_id=vol.id, volumes_dir=tmp_path)
+    _, target = catalog.begin_restore(
+        session=session,
+        backup_id=b.id,
+        project_id=P,
+        user_id="u",
+        volume_id=vol.id,
+        volumes_dir=tmp_path,
+    )
     assert target.id == vol.id and target.status == "restoring-backup"
     assert catalog.repair_after_run(session=session, record=target, reason="crashed")
     session.refresh(b)
@@ -129,14 +155,17 @@ def test_list_paging_sorting_filters(session: Session, tmp_path: Path) -> None:
     ids = []
     for i in range(5):
         vol = _volume(session, tmp_path)
-        b = catalog.begin_backup(session=session, project_id=P, user_id="u",
-                                 volume_id=vol.id, name=f"b{i}")
+        b = catalog.begin_backup(
+            session=session, project_id=P, user_id="u", volume_id=vol.id, name=f"b{i}"
+        )
         ids.append(b.id)
-    rows, total = catalog.list_backups(session=session, project_id=P,
-                                       sort=[("name", "asc")], limit=2)
+    rows, total = catalog.list_backups(
+        session=session, project_id=P, sort=[("name", "asc")], limit=2
+    )
     assert ([r.name for r in rows], total) == (["b0", "b1"], 5)
-    rows, _ = catalog.list_backups(session=session, project_id=P, sort=[("name", "asc")],
-                                   limit=2, marker=rows[-1].id)
+    rows, _ = catalog.list_backups(
+        session=session, project_id=P, sort=[("name", "asc")], limit=2, marker=rows[-1].id
+    )
     assert [r.name for r in rows] == ["b2", "b3"]
     rows, total = catalog.list_backups(session=session, project_id=P, filters={"name": "b4"})
     assert ([r.id for r in rows], total) == ([ids[4]], 1)

@@ -1,0 +1,51 @@
+"""The FastAPI application: `create_app(settings)` builds everything in its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+
+from api.faults import install_faults
+from api.launcher import Launcher, open_prefect_launcher
+from api.microversion import MicroversionMiddleware
+from api.routes import backups, versions, volumes
+from storage import catalog
+from storage.settings import Settings
+
+
+def create_app(settings: Settings, launcher: Launcher | None = None) -> FastAPI:
+    """The API app; its lifespan opens the catalog and the launcher (Prefect by default)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = catalog.make_engine(settings.resolved_catalog_url())
+        try:
+            # Migrations block (SQL + files): keep them off the event loop.
+            await anyio.to_thread.run_sync(catalog.migrate, engine)
+            async with AsyncExitStack() as stack:
+                if launcher is None:
+                    app.state.launcher = await stack.enter_async_context(open_prefect_launcher())
+                else:
+                    app.state.launcher = launcher
+                app.state.engine = engine
+                yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Safehold",
+        summary="OpenStack-shaped backup API; every operation is a Prefect flow run.",
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    install_faults(app)
+    # Added last, so outermost: errors rendered by the fault layer carry the echo too.
+    app.add_middleware(MicroversionMiddleware)
+    app.include_router(versions.router)
+    app.include_router(backups.router)
+    app.include_router(volumes.router)
+    return app

@@ -1,0 +1,52 @@
+"""FastAPI dependencies as Annotated aliases; everything comes from `app.state`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from api.auth import Context, get_context
+from api.microversion import MIN_VERSION, APIVersion
+from api.runs import Runs
+from api.views.common import ViewContext
+from storage.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    return cast(Settings, request.app.state.settings)
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One catalog session per request, closed afterwards."""
+    with Session(request.app.state.engine) as session:
+        yield session
+
+
+def get_runs(request: Request) -> Runs:
+    """The launcher, usable from the worker thread a route runs in."""
+    return Runs(request.app.state.launcher)
+
+
+def get_api_version(request: Request) -> APIVersion:
+    """The microversion negotiated by MicroversionMiddleware."""
+    return cast(APIVersion, getattr(request.state, "api_version", MIN_VERSION))
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+RunsDep = Annotated[Runs, Depends(get_runs)]
+VersionDep = Annotated[APIVersion, Depends(get_api_version)]
+ContextDep = Annotated[Context, Depends(get_context)]
+
+
+def get_view(request: Request, context: ContextDep, version: VersionDep) -> ViewContext:
+    """What the views need to know about this request."""
+    base_url = str(request.base_url).rstrip("/")
+    return ViewContext(base_url, context.project_id, version, context.is_admin)
+
+
+ViewDep = Annotated[ViewContext, Depends(get_view)]

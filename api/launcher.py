@@ -1,0 +1,162 @@
+"""Starting flow runs by deployment name, and reading their state; Prefect or recorded.
+
+The API never imports `flows`: it names deployments. The lead serves each flow
+("create-backup", ...) as the deployment "safehold", hence "<flow>/safehold".
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.deployments.flow_runs import arun_deployment
+from prefect.exceptions import ObjectNotFound
+
+logger = logging.getLogger(__name__)
+
+DEPLOYMENT_NAMES: Final[Mapping[str, str]] = {
+    "create_backup": "create-backup/safehold",
+    "restore_backup": "restore-backup/safehold",
+    "delete_backup": "delete-backup/safehold",
+    "create_volume": "create-volume/safehold",
+    "delete_volume": "delete-volume/safehold",
+    "manage_volume": "manage-volume/safehold",
+}
+
+
+@dataclass(frozen=True)
+class RunState:
+    """A flow run's state: Prefect's type name ("COMPLETED", "CRASHED", ...) and message."""
+
+    type: str
+    message: str | None = None
+
+
+class LaunchError(Exception):
+    """The orchestrator could not be reached or refused the request; safe to show."""
+
+
+class Launcher(Protocol):
+    """What the API needs from the orchestrator."""
+
+    async def submit(
+        self, deployment: str, *, parameters: dict[str, Any], idempotency_key: str, run_name: str
+    ) -> str:
+        """Create a flow run of `deployment` and return its id; LaunchError if impossible.
+
+        The same idempotency key returns the same run.
+        """
+        ...
+
+    async def run_state(self, flow_run_id: str) -> RunState | None:
+        """The run's current state; None if the run does not exist; LaunchError if unknown."""
+        ...
+
+
+class PrefectLauncher:
+    """Launcher over one long-lived Prefect client (opened by `open_prefect_launcher`)."""
+
+    def __init__(self, client: PrefectClient) -> None:
+        self._client = client
+
+    async def submit(
+        self, deployment: str, *, parameters: dict[str, Any], idempotency_key: str, run_name: str
+    ) -> str:
+        """Schedule a run and return at once (timeout=0); LaunchError on any failure."""
+        try:
+            flow_run = await arun_deployment(
+                name=deployment,
+                client=self._client,
+                parameters=parameters,
+                timeout=0,
+                idempotency_key=idempotency_key,
+                flow_run_name=run_name,
+                as_subflow=False,
+            )
+        except Exception as exc:
+            # One boundary: whatever Prefect or the network raised becomes LaunchError.
+            logger.warning("submitting %s (%s) failed: %r", deployment, run_name, exc)
+            raise LaunchError(f"could not start {deployment}") from exc
+        return str(flow_run.id)
+
+    async def run_state(self, flow_run_id: str) -> RunState | None:
+        """Read the run; None when Prefect no longer knows it."""
+        try:
+            flow_run = await self._client.read_flow_run(uuid.UUID(flow_run_id))
+        except ObjectNotFound:
+            return None
+        except Exception as exc:
+            logger.warning("reading flow run %s failed: %r", flow_run_id, exc)
+            raise LaunchError(f"could not read flow run {flow_run_id}") from exc
+        state = flow_run.state
+        if state is None:
+            return RunState("SCHEDULED")
+        return RunState(state.type.value, state.message)
+
+
+@asynccontextmanager
+async def open_prefect_launcher() -> AsyncIterator[PrefectLauncher]:
+    """A PrefectLauncher whose client lives as long as the context (the app's lifespan)."""
+    async with get_client() as client:
+        yield PrefectLauncher(client)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One recorded `submit` call."""
+
+    deployment: str
+    parameters: dict[str, Any]
+    idempotency_key: str
+    run_name: str
+    flow_run_id: str
+
+
+@dataclass
+class RecordingLauncher:
+    """In-memory Launcher for tests: records submissions, states are set by the test.
+
+    New runs are SCHEDULED; `set_state` changes one, `forget` makes it vanish (None),
+    and `fail_with` makes every call raise LaunchError, as an unreachable Prefect would.
+    """
+
+    submissions: list[Submission] = field(default_factory=list)
+    states: dict[str, RunState] = field(default_factory=dict)
+    fail_with: str | None = None
+    state_reads: int = 0
+
+    async def submit(
+        self, deployment: str, *, parameters: dict[str, Any], idempotency_key: str, run_name: str
+    ) -> str:
+        """Record the call; the same idempotency key returns the same run id."""
+        if self.fail_with is not None:
+            raise LaunchError(self.fail_with)
+        for done in self.submissions:
+            if done.idempotency_key == idempotency_key:
+                return done.flow_run_id
+        run_id = str(uuid.uuid4())
+        self.submissions.append(
+            Submission(deployment, dict(parameters), idempotency_key, run_name, run_id)
+        )
+        self.states[run_id] = RunState("SCHEDULED")
+        return run_id
+
+    async def run_state(self, flow_run_id: str) -> RunState | None:
+        """The state set for the run; None for runs never submitted or forgotten."""
+        self.state_reads += 1
+        if self.fail_with is not None:
+            raise LaunchError(self.fail_with)
+        return self.states.get(flow_run_id)
+
+    def set_state(self, flow_run_id: str, type_: str, message: str | None = None) -> None:
+        """Move a run to another state, as Prefect would."""
+        self.states[flow_run_id] = RunState(type_, message)
+
+    def forget(self, flow_run_id: str) -> None:
+        """Make a run disappear, as if Prefect's database had been reset."""
+        self.states.pop(flow_run_id, None)

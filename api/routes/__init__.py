@@ -1,0 +1,1 @@
+"""HTTP routes per dialect; each validates, guards in the catalog, launches, renders."""

@@ -1,0 +1,280 @@
+"""Writing a backup: blocks -> sha256 + zstd frames -> segments -> manifest, written last.
+
+Pipeline: the calling thread reads blocks (holes are never read) and assembles segments in
+volume order; a small thread pool hashes and compresses blocks (hashlib and zstandard
+release the GIL, so this scales with cores); one uploader thread checksums and stores the
+previous segment while the next one fills. At most one upload is in flight, which bounds
+memory to about two segments plus a few blocks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from storage.format.manifest import BLOCK_ENTRY, HOLE, ZERO_HASH, Manifest
+from storage.format.progress import Progress, ProgressFn
+from storage.format.segment import SegmentBuilder, SegmentRef, compressor
+from storage.layout import manifest_key, validate_backup_id
+from storage.objects import ObjectStore
+from storage.sources.block import device_size, iter_blocks
+
+log = logging.getLogger(__name__)
+
+WORKERS = max(2, min(4, os.cpu_count() or 1))
+MIN_BLOCK_SIZE = 4096
+MAX_BLOCK_SIZE = 64 * 1024 * 1024
+# Frame offsets and lengths are u32 in the manifest.
+MAX_SEGMENT_SIZE = 1 << 31
+# Intra-backup dedup remembers this many block hashes (~170 bytes each), bounding memory.
+_DEDUP_LIMIT = 1 << 18
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """What a committed backup wrote; ``stored_bytes`` counts its own segments + manifest."""
+
+    manifest: Manifest
+    object_count: int
+    stored_bytes: int
+    new_blocks: int
+    reused_blocks: int
+    hole_blocks: int
+
+
+def check_geometry(block_size: int, segment_size: int) -> None:
+    """Validate block and segment sizes; raises ValueError."""
+    if not MIN_BLOCK_SIZE <= block_size <= MAX_BLOCK_SIZE or block_size % MIN_BLOCK_SIZE:
+        raise ValueError(f"block_size {block_size} must be a multiple of 4 KiB, 4 KiB..64 MiB")
+    if not block_size <= segment_size <= MAX_SEGMENT_SIZE:
+        raise ValueError(f"segment_size {segment_size} must be within block_size..2 GiB")
+
+
+def write_backup(
+    store: ObjectStore,
+    *,
+    backup_id: str,
+    source_path: Path,
+    record: dict[str, Any],
+    block_size: int,
+    segment_size: int,
+    zstd_level: int = 3,
+    parent: Manifest | None = None,
+    progress: ProgressFn | None = None,
+) -> BackupResult:
+    """Back up ``source_path`` as ``backup_id``; the manifest write is the commit point.
+
+    Idempotent per backup_id: a retry rewrites the same segment keys (seq 0, 1, ...) and
+    then the manifest. Until the manifest exists nothing is committed; segments left by a
+    failed attempt are garbage under the backup's prefix that delete_backup_objects removes.
+    With ``parent``, a block whose sha256 equals the parent's block at the same index is not
+    stored again: it points at the parent's frame. Raises StorageError; ValueError on bad
+    geometry or parent; TypeError if ``record`` is not JSON-able.
+    """
+    validate_backup_id(backup_id)
+    check_geometry(block_size, segment_size)
+    if parent is not None and (parent.block_size != block_size or parent.backup_id == backup_id):
+        raise ValueError(f"parent {parent.backup_id} cannot be the parent of {backup_id}")
+    json.dumps(record)  # fail before moving any data
+    volume_size = device_size(source_path)
+    log.info(
+        "backup %s: writing %d bytes from %s (parent %s)",
+        backup_id,
+        volume_size,
+        source_path,
+        parent.backup_id if parent else None,
+    )
+    tracker = Progress(progress, volume_size)
+    writer = _SegmentWriter(store, backup_id, segment_size, zstd_level, parent, tracker)
+    try:
+        for offset, data in iter_blocks(source_path, block_size):
+            writer.add(offset // block_size, min(block_size, volume_size - offset), data)
+        segments, blocks = writer.finish()
+    finally:
+        writer.close()
+    stats = {
+        "new_blocks": writer.new_blocks,
+        "reused_blocks": writer.reused_blocks,
+        "hole_blocks": writer.hole_blocks,
+        "data_bytes": writer.data_bytes,
+        "stored_bytes": sum(r.size for r in segments if r.owner == backup_id),
+    }
+    manifest = Manifest(
+        backup_id=backup_id,
+        parent_id=parent.backup_id if parent else None,
+        volume_size=volume_size,
+        block_size=block_size,
+        record=record,
+        segments=segments,
+        blocks=blocks,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        stats=stats,
+    )
+    payload = manifest.to_bytes()
+    store.put(manifest_key(backup_id), payload)  # the commit point
+    tracker.finish()
+    log.info("backup %s: committed, stats %s", backup_id, stats)
+    return BackupResult(
+        manifest=manifest,
+        object_count=writer.segments_written + 1,
+        stored_bytes=stats["stored_bytes"] + len(payload),
+        new_blocks=writer.new_blocks,
+        reused_blocks=writer.reused_blocks,
+        hole_blocks=writer.hole_blocks,
+    )
+
+
+def _encode(
+    data: bytes, parent_hash: bytes | None, seen: dict[bytes, bytes], level: int
+) -> tuple[bytes, bytes | None]:
+    """Hash a block; compress it unless its bytes are already stored (then frame is None)."""
+    sha = hashlib.sha256(data).digest()
+    if sha == parent_hash or sha in seen:  # reading the dict from a worker is GIL-safe
+        return sha, None
+    return sha, compressor(level).compress(data)
+
+
+def _upload(store: ObjectStore, owner: str, seq: int, data: bytes) -> SegmentRef:
+    """Checksum and store one sealed segment; runs on the uploader thread."""
+    ref = SegmentRef(owner=owner, seq=seq, size=len(data), sha256=hashlib.sha256(data).digest())
+    store.put(ref.key, data)
+    log.debug("backup %s: stored segment %d (%d bytes)", owner, seq, len(data))
+    return ref
+
+
+_Pending = tuple[int, int, Future[tuple[bytes, bytes | None]] | None, bytes | None]
+
+
+class _SegmentWriter:
+    """Turns blocks (in volume order) into block-table rows and uploaded segments."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        backup_id: str,
+        segment_size: int,
+        level: int,
+        parent: Manifest | None,
+        tracker: Progress,
+    ) -> None:
+        self._store = store
+        self._backup_id = backup_id
+        self._level = level
+        self._parent = parent
+        self._tracker = tracker
+        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="safehold-encode")
+        self._uploader = ThreadPoolExecutor(1, thread_name_prefix="safehold-upload")
+        self._pending: deque[_Pending] = deque()
+        self._max_pending = WORKERS * 4
+        self._builder = SegmentBuilder(segment_size)
+        # Segment table: own segments as upload futures, ancestors' as copied refs.
+        self._table: list[SegmentRef | Future[SegmentRef] | None] = []
+        self._table_index: dict[tuple[str, int], int] = {}
+        self._open: int | None = None  # table index of the segment being filled
+        self._upload: Future[SegmentRef] | None = None
+        self._rows = bytearray()  # packed block table, one BLOCK_ENTRY row per block
+        self._seen: dict[bytes, bytes] = {}  # sha256 -> packed (segment, offset, length)
+        self.segments_written = 0
+        self.new_blocks = self.reused_blocks = self.hole_blocks = self.data_bytes = 0
+
+    def add(self, index: int, length: int, data: bytes | None) -> None:
+        """Queue block ``index`` (None = hole); collects finished blocks to bound memory."""
+        parent_hash = None
+        if data is not None:
+            if self._parent is not None and index < self._parent.block_count:
+                parent_hash = self._parent.block_hash(index)
+            future = self._pool.submit(_encode, data, parent_hash, self._seen, self._level)
+            self._pending.append((index, length, future, parent_hash))
+        else:
+            self._pending.append((index, length, None, None))
+        while len(self._pending) > self._max_pending:
+            self._collect(*self._pending.popleft())
+
+    def _collect(
+        self,
+        index: int,
+        length: int,
+        future: Future[tuple[bytes, bytes | None]] | None,
+        parent_hash: bytes | None,
+    ) -> None:
+        if future is None:
+            self._rows += BLOCK_ENTRY.pack(HOLE, 0, 0, ZERO_HASH)
+            self.hole_blocks += 1
+        else:
+            sha, frame = future.result()
+            located = self._seen.get(sha)
+            if located is None and frame is None and sha == parent_hash:
+                located = self._from_parent(index)
+            if located is None and frame is not None:
+                located = self._place(frame)
+                self.new_blocks += 1
+                self.data_bytes += length
+            else:
+                self.reused_blocks += 1
+            if located is None:  # cannot happen: _encode saw sha in _seen or the parent
+                raise RuntimeError(f"block {index} of backup {self._backup_id} lost its frame")
+            if len(self._seen) < _DEDUP_LIMIT:
+                self._seen.setdefault(sha, located)
+            self._rows += located
+            self._rows += sha
+        self._tracker.advance(length)
+
+    def _from_parent(self, index: int) -> bytes:
+        """Point at the parent's frame for block ``index``, copying its segment-table entry."""
+        assert self._parent is not None
+        entry = self._parent.block(index)
+        ref = self._parent.segments[entry.segment]
+        slot = self._table_index.get((ref.owner, ref.seq))
+        if slot is None:
+            slot = self._table_index[(ref.owner, ref.seq)] = len(self._table)
+            self._table.append(ref)
+        return BLOCK_ENTRY.pack(slot, entry.offset, entry.length, ZERO_HASH)[:12]
+
+    def _place(self, frame: bytes) -> bytes:
+        """Append a frame to the open segment (sealing a full one first); packed location."""
+        if not self._builder.fits(len(frame)):
+            self._seal()
+        if self._open is None:
+            self._open = len(self._table)
+            self._table.append(None)
+        offset = self._builder.add(frame)
+        return BLOCK_ENTRY.pack(self._open, offset, len(frame), ZERO_HASH)[:12]
+
+    def _seal(self) -> None:
+        """Hand the open segment to the uploader, after the previous upload finished."""
+        assert self._open is not None
+        data = self._builder.seal()
+        if self._upload is not None:
+            self._upload.result()  # one upload in flight: bounds memory, surfaces errors
+        seq = self.segments_written
+        self._upload = self._uploader.submit(_upload, self._store, self._backup_id, seq, data)
+        self._table[self._open] = self._upload
+        self._table_index[(self._backup_id, seq)] = self._open
+        self._open = None
+        self.segments_written += 1
+
+    def finish(self) -> tuple[tuple[SegmentRef, ...], bytes]:
+        """Drain, seal and upload the rest; return the segment table and packed block rows."""
+        while self._pending:
+            self._collect(*self._pending.popleft())
+        if self._open is not None:
+            self._seal()
+        table = []
+        for slot in self._table:
+            if slot is None:
+                raise RuntimeError(f"backup {self._backup_id}: unsealed segment in the table")
+            table.append(slot.result() if isinstance(slot, Future) else slot)
+        return tuple(table), bytes(self._rows)
+
+    def close(self) -> None:
+        """Stop the threads; queued work is cancelled (used on success and failure)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._uploader.shutdown(wait=True, cancel_futures=True)

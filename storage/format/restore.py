@@ -1,0 +1,187 @@
+"""Restoring a backup from its one manifest: fetch segments, verify, write blocks.
+
+Pipeline: two fetcher threads read segments ahead (one GET per segment when every frame in
+it is needed, else a few coalesced ranged reads); a thread pool decompresses each frame,
+checks its length and sha256 and writes it with pwrite; the calling thread sequences the
+work and reports progress. Holes are never written to regular files (see BlockTarget).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+from storage.errors import CorruptData, InvalidRequest
+from storage.format.backup import WORKERS
+from storage.format.manifest import Manifest, read_manifest
+from storage.format.progress import Progress, ProgressFn
+from storage.format.segment import (
+    SEGMENT_PRELUDE,
+    SegmentRef,
+    check_segment,
+    check_segment_header,
+    decode_frame,
+)
+from storage.objects import ObjectStore
+from storage.sources.block import BlockTarget, device_size
+
+log = logging.getLogger(__name__)
+
+FETCHERS = 2
+# Ranged reads of one segment are merged when the bytes between them are fewer than this:
+# one request fetching a little extra beats two round trips.
+_MAX_GAP = 1 << 20
+
+
+class _Want(NamedTuple):
+    """One block to restore: its frame's place in a segment and the expected result."""
+
+    block: int
+    offset: int
+    length: int
+    sha256: bytes
+    size: int
+
+
+def restore_backup(
+    store: ObjectStore,
+    *,
+    backup_id: str,
+    target_path: Path,
+    progress: ProgressFn | None = None,
+) -> int:
+    """Write the backup into an existing file/device; returns the bytes restored (volume size).
+
+    Reads only this backup's manifest (no chain replay). Every block's length and sha256 is
+    verified (and a whole fetched segment's sha256). A regular target is emptied first, so
+    holes stay holes, including beyond the volume size. Raises CorruptData, ObjectNotFound
+    (missing manifest or segment), InvalidRequest (target smaller than the volume).
+    """
+    manifest = read_manifest(store, backup_id)
+    target_size = device_size(target_path)
+    if target_size < manifest.volume_size:
+        raise InvalidRequest(
+            f"restore target of {target_size} bytes is smaller than backup {backup_id} "
+            f"({manifest.volume_size} bytes)"
+        )
+    log.info("restore %s: %d bytes into %s", backup_id, manifest.volume_size, target_path)
+    plan, holes = _plan(manifest)
+    tracker = Progress(progress, manifest.volume_size)
+    with BlockTarget(target_path) as target:
+        for offset, length in holes:
+            target.hole(offset, length)
+            tracker.advance(length)
+        _restore_segments(store, manifest, plan, target, tracker)
+    tracker.finish()
+    log.info("restore %s: done", backup_id)
+    return manifest.volume_size
+
+
+def _plan(manifest: Manifest) -> tuple[dict[int, list[_Want]], list[tuple[int, int]]]:
+    """Blocks grouped by segment-table index (frames in offset order) and merged hole runs."""
+    plan: dict[int, list[_Want]] = {}
+    holes: list[tuple[int, int]] = []
+    bs = manifest.block_size
+    for entry in manifest.iter_blocks():
+        size = manifest.block_length(entry.index)
+        if entry.is_hole:
+            if holes and holes[-1][0] + holes[-1][1] == entry.index * bs:
+                holes[-1] = (holes[-1][0], holes[-1][1] + size)
+            else:
+                holes.append((entry.index * bs, size))
+            continue
+        want = _Want(entry.index, entry.offset, entry.length, entry.sha256, size)
+        plan.setdefault(entry.segment, []).append(want)
+    for wants in plan.values():
+        wants.sort(key=lambda w: w.offset)
+    return plan, holes
+
+
+def _restore_segments(
+    store: ObjectStore,
+    manifest: Manifest,
+    plan: dict[int, list[_Want]],
+    target: BlockTarget,
+    tracker: Progress,
+) -> None:
+    """Fetch segments ahead, decode and write their frames in a pool; re-raises failures."""
+    fetcher = ThreadPoolExecutor(FETCHERS, thread_name_prefix="safehold-fetch")
+    pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="safehold-decode")
+    order = iter(sorted(plan))
+    fetches: deque[Future[list[tuple[_Want, memoryview]]]] = deque()
+    writes: deque[Future[int]] = deque()
+    bs = manifest.block_size
+
+    def fetch_next() -> None:
+        slot = next(order, None)
+        if slot is not None:
+            ref = manifest.segments[slot]
+            fetches.append(fetcher.submit(_fetch, store, ref, plan[slot]))
+
+    try:
+        for _ in range(FETCHERS):
+            fetch_next()
+        while fetches:
+            pieces = fetches.popleft().result()
+            fetch_next()
+            for want, frame in pieces:
+                writes.append(pool.submit(_write_block, target, want, frame, bs))
+                while len(writes) > WORKERS * 4:
+                    tracker.advance(writes.popleft().result())
+        while writes:
+            tracker.advance(writes.popleft().result())
+    finally:
+        fetcher.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_block(target: BlockTarget, want: _Want, frame: memoryview, block_size: int) -> int:
+    """Decode and verify one frame, write it in place; returns the block's byte count."""
+    data = decode_frame(frame, want.size, want.sha256)
+    target.write(want.block * block_size, data)
+    return want.size
+
+
+def _fetch(
+    store: ObjectStore, ref: SegmentRef, wants: list[_Want]
+) -> list[tuple[_Want, memoryview]]:
+    """Read the frames ``wants`` needs from one segment; raises CorruptData if short."""
+    frames = {(w.offset, w.length) for w in wants}
+    if sum(length for _, length in frames) + SEGMENT_PRELUDE.size == ref.size:
+        # Every frame is needed: one GET, and the whole-object checksum can be verified.
+        data = store.get(ref.key)
+        check_segment(data, ref)
+        view = memoryview(data)
+        return [(w, view[w.offset : w.offset + w.length]) for w in wants]
+    pieces: list[tuple[_Want, memoryview]] = []
+    for start, end, run in _runs(wants):
+        data = store.get_range(ref.key, start, end - start)
+        if len(data) != end - start:
+            raise CorruptData(f"segment {ref.key} is shorter than its frames")
+        if start == 0:
+            check_segment_header(data, ref)
+        view = memoryview(data)
+        pieces.extend((w, view[w.offset - start : w.offset - start + w.length]) for w in run)
+    return pieces
+
+
+def _runs(wants: list[_Want]) -> Iterator[tuple[int, int, list[_Want]]]:
+    """Group offset-sorted frames into byte ranges separated by gaps of at least _MAX_GAP.
+
+    The first range starts at 0 when the prelude is near, so its magic gets checked too.
+    """
+    start, end = 0, SEGMENT_PRELUDE.size
+    run: list[_Want] = []
+    for w in wants:
+        if w.offset - end >= _MAX_GAP:
+            if run:
+                yield start, end, run
+            start, end, run = w.offset, w.offset + w.length, []
+        end = max(end, w.offset + w.length)
+        run.append(w)
+    if run:
+        yield start, end, run

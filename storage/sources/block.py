@@ -1,0 +1,248 @@
+"""Block volumes: sparse image files or block devices, read and written block by block.
+
+Holes are never read: ``SEEK_DATA``/``SEEK_HOLE`` find the allocated extents, and blocks
+entirely outside them are reported as holes. Blocks that are read and turn out all-zero are
+holes too. OS errors are translated into ``storage.errors`` by the object-store edge's one
+translator (a missing path is ObjectNotFound, EACCES is permanent, EIO transient).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import functools
+import logging
+import os
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+
+from storage.objects import translate_errors
+
+log = logging.getLogger(__name__)
+
+# linux/falloc.h
+_FALLOC_FL_KEEP_SIZE = 0x01
+_FALLOC_FL_PUNCH_HOLE = 0x02
+_ZERO_WRITE_CHUNK = 1 << 20
+
+
+def create_volume_file(path: Path, size_bytes: int) -> None:
+    """Create a sparse file of ``size_bytes`` (parents too); idempotent.
+
+    An existing file of that size is left alone; an existing empty file (a crash between
+    create and truncate) is grown. Raises PermanentStorageError if it exists with another size.
+    """
+    if size_bytes < 0:
+        raise ValueError(f"negative volume size {size_bytes} for {path}")
+    with translate_errors("create_volume_file", str(path)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            current = path.stat().st_size
+            if current == size_bytes:
+                return
+            if current != 0:
+                raise FileExistsError(
+                    errno.EEXIST, f"volume file exists with size {current}", str(path)
+                ) from None
+            fd = os.open(path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, size_bytes)
+        finally:
+            os.close(fd)
+    log.info("created volume file %s (%d bytes)", path, size_bytes)
+
+
+def delete_volume_file(path: Path) -> None:
+    """Remove the volume's image file; a missing file is not an error (idempotent)."""
+    with translate_errors("delete_volume_file", str(path)):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+    log.info("deleted volume file %s", path)
+
+
+def device_size(path: Path) -> int:
+    """Size in bytes of a regular file or block device; raises ObjectNotFound if missing."""
+    with translate_errors("device_size", str(path)):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            # st_size is 0 for block devices; seeking to the end works for both.
+            return os.lseek(fd, 0, os.SEEK_END)
+        finally:
+            os.close(fd)
+
+
+def iter_data_extents(path: Path) -> Iterator[tuple[int, int]]:
+    """Yield ``(offset, length)`` of the regions that may hold data, in order; holes skipped."""
+    with translate_errors("extents", str(path)), open(path, "rb", buffering=0) as f:
+        size = os.lseek(f.fileno(), 0, os.SEEK_END)
+        yield from _extents(f.fileno(), size)
+
+
+def _extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """Data extents of an open file; the whole file when the OS cannot tell holes apart."""
+    seek_data = getattr(os, "SEEK_DATA", None)
+    seek_hole = getattr(os, "SEEK_HOLE", None)
+    if seek_data is None or seek_hole is None:
+        if size:
+            yield 0, size
+        return
+    pos = 0
+    while pos < size:
+        try:
+            start = os.lseek(fd, pos, seek_data)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:
+                return  # only a hole from pos to the end
+            if pos == 0 and exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+                yield 0, size  # file system without hole reporting: all data
+                return
+            raise
+        if start >= size:
+            return
+        end = min(os.lseek(fd, start, seek_hole), size)
+        yield start, end - start
+        pos = end
+
+
+@functools.lru_cache(maxsize=8)
+def _zeros(length: int) -> bytes:
+    """A shared all-zero buffer: comparing against it is a memcmp (GB/s)."""
+    return bytes(length)
+
+
+def is_zero(data: bytes) -> bool:
+    """True if every byte of ``data`` is zero."""
+    return data == _zeros(len(data))
+
+
+def iter_blocks(path: Path, block_size: int) -> Iterator[tuple[int, bytes | None]]:
+    """Yield ``(offset, data)`` for every block in order; ``data`` is None for a hole.
+
+    Blocks entirely inside a hole are not read; blocks read as all zero are holes too. The
+    last block may be short. Raises a StorageError on read failures or if the file shrinks.
+    """
+    if block_size <= 0:
+        raise ValueError(f"invalid block size {block_size}")
+    with translate_errors("read", str(path)), open(path, "rb", buffering=0) as f:
+        fd = f.fileno()
+        size = os.lseek(fd, 0, os.SEEK_END)
+        with contextlib.suppress(OSError, AttributeError):  # a hint; platforms may lack it
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        extents = _extents(fd, size)
+        extent_end = -1
+        extent_start = size
+        for offset in range(0, size, block_size):
+            length = min(block_size, size - offset)
+            while extent_end <= offset:
+                extent_start, extent_len = next(extents, (size, 0))
+                extent_end = extent_start + extent_len if extent_len else size + 1
+            if extent_start >= offset + length:
+                yield offset, None  # wholly inside a hole: not read
+                continue
+            data = os.pread(fd, length, offset)
+            if len(data) != length:
+                raise OSError(errno.EIO, f"short read at {offset}: source shrank?", str(path))
+            yield offset, None if is_zero(data) else data
+
+
+def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
+    """libc's fallocate(2) (Python's os module has no flags-taking variant), if present."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        func = libc.fallocate
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    func.restype = ctypes.c_int
+    return func
+
+
+_fallocate = _load_fallocate()
+
+
+def punch_hole(fd: int, offset: int, length: int) -> bool:
+    """Deallocate (and zero) a range, keeping the size; False if unsupported here."""
+    if _fallocate is None or length <= 0:
+        return length <= 0
+    mode = _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE
+    return bool(_fallocate(fd, mode, offset, length) == 0)
+
+
+def zero_range(fd: int, offset: int, length: int) -> None:
+    """Make ``[offset, offset+length)`` read as zeros: punch a hole, else write zeros."""
+    if punch_hole(fd, offset, length):
+        return
+    end = offset + length
+    while offset < end:
+        offset += os.pwrite(fd, _zeros(min(_ZERO_WRITE_CHUNK, end - offset)), offset)
+
+
+class BlockTarget:
+    """An existing file or block device opened for restore: blocks in, holes left as holes.
+
+    A regular file is first truncated to 0 and back to its size, so every region the restore
+    does not write is already a hole (cheaper than punching each hole, and exact); its old
+    content is discarded. A block device cannot be emptied that way: holes are zeroed with
+    fallocate(PUNCH_HOLE), falling back to writing zeros. ``close`` fsyncs.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with translate_errors("open_target", str(path)):
+            self._fd = os.open(path, os.O_WRONLY)
+            try:
+                self.size = os.lseek(self._fd, 0, os.SEEK_END)
+                self.regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
+                if self.regular:
+                    os.ftruncate(self._fd, 0)
+                    os.ftruncate(self._fd, self.size)
+            except BaseException:
+                os.close(self._fd)
+                raise
+
+    def write(self, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset`` (positional, thread-safe); raises StorageError."""
+        view = memoryview(data)
+        with translate_errors("write", str(self.path)):
+            while view:
+                written = os.pwrite(self._fd, view, offset)
+                view = view[written:]
+                offset += written
+
+    def hole(self, offset: int, length: int) -> None:
+        """Make a range read as zeros; a no-op on regular files (already holes)."""
+        if self.regular:
+            return
+        with translate_errors("zero", str(self.path)):
+            zero_range(self._fd, offset, length)
+
+    def close(self, *, sync: bool = True) -> None:
+        """fsync (unless ``sync`` is False) and close; idempotent."""
+        if self._fd < 0:
+            return
+        fd, self._fd = self._fd, -1
+        with translate_errors("close", str(self.path)):
+            try:
+                if sync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def __enter__(self) -> BlockTarget:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(sync=exc_type is None)

@@ -1,0 +1,124 @@
+"""Orchestration latency of the full service: API POST -> flow body -> backup available."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+from tests.bench import data, service
+
+PROJECT = "bench0000000000000000000000000001"
+ROUNDS = 10
+POLL = 0.05
+TIMEOUT = 300.0
+
+
+class Api:
+    """Plain HTTP against the Cinder-style API as the admin of PROJECT."""
+
+    def __init__(self, url: str, project: str = PROJECT) -> None:
+        self.base = f"{url}/v3/{project}"
+        self.http = requests.Session()
+        self.http.headers.update(
+            {"X-Auth-Token": f"admin:{project}", "Content-Type": "application/json"}
+        )
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = self.http.post(f"{self.base}/{path}", json=body, timeout=30)
+        resp.raise_for_status()
+        result: dict[str, Any] = resp.json()
+        return result
+
+    def get(self, path: str) -> dict[str, Any]:
+        resp = self.http.get(f"{self.base}/{path}", timeout=30)
+        resp.raise_for_status()
+        result: dict[str, Any] = resp.json()
+        return result
+
+    def wait(self, kind: str, obj_id: str, statuses: set[str]) -> tuple[dict[str, Any], float]:
+        """Poll every POLL s until the object's status is in ``statuses``; (object, seconds)."""
+        start = time.perf_counter()
+        deadline = start + TIMEOUT
+        while True:
+            obj = self.get(f"{kind}s/{obj_id}")[kind]
+            if obj["status"] in statuses:
+                return obj, time.perf_counter() - start
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{kind} {obj_id} stuck in {obj['status']}")
+            time.sleep(POLL)
+
+
+async def _flow_run_starts(prefect_api: str, backup_ids: list[str]) -> dict[str, datetime]:
+    """start_time of each backup's flow run ("create-backup <id>"), by backup id."""
+    names = {f"create-backup {b}": b for b in backup_ids}
+    async with PrefectClient(prefect_api) as client:
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=list(names)))
+        )
+    return {names[r.name]: r.start_time for r in runs if r.name in names and r.start_time}
+
+
+def _summary(values: list[float]) -> dict[str, Any]:
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "values": values,
+    }
+
+
+def measure(svc: service.Service, rounds: int = ROUNDS) -> dict[str, Any]:
+    """One volume with 1 MiB of data, ``rounds`` sequential full backups of it."""
+    api = Api(svc.url)
+    volume = api.post("volumes", {"volume": {"size": 1, "name": "bench-latency"}})["volume"]
+    volume, _ = api.wait("volume", volume["id"], {"available", "error"})
+    if volume["status"] != "available":
+        raise RuntimeError(f"volume {volume['id']} ended in {volume['status']}")
+    path = Path(volume["metadata"]["safehold:path"])
+    with open(path, "r+b") as f:
+        os.pwrite(f.fileno(), os.urandom(data.MIB), 0)
+
+    posted: dict[str, datetime] = {}
+    post_s: list[float] = []
+    available_s: list[float] = []
+    for _ in range(rounds):
+        wall = datetime.now(UTC)
+        start = time.perf_counter()
+        backup = api.post("backups", {"backup": {"volume_id": volume["id"]}})["backup"]
+        post_s.append(time.perf_counter() - start)
+        posted[backup["id"]] = wall
+        done, _ = api.wait("backup", backup["id"], {"available", "error"})
+        available_s.append(time.perf_counter() - start)
+        if done["status"] != "available":
+            raise RuntimeError(f"backup {backup['id']} ended in {done['status']}")
+        api.wait("volume", volume["id"], {"available", "error"})
+
+    starts = asyncio.run(_flow_run_starts(svc.prefect_api, list(posted)))
+    to_flow = [(starts[b] - posted[b]).total_seconds() for b in posted if b in starts]
+    return {
+        "rounds": rounds,
+        "payload_bytes": data.MIB,
+        "post_seconds": _summary(post_s),
+        "post_to_flow_start_seconds": _summary(to_flow) if to_flow else None,
+        "flow_runs_found": len(to_flow),
+        "post_to_available_seconds": _summary(available_s),
+    }
+
+
+def run(workdir: Path) -> dict[str, Any]:
+    """Start the service in ``workdir``, measure, stop it."""
+    start = time.perf_counter()
+    with service.running(workdir / "service") as svc:
+        startup = time.perf_counter() - start
+        result = measure(svc)
+    result["service_startup_seconds"] = startup
+    return result
