@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from types import FrameType
 
-from prefect import get_client
+from prefect.client.orchestration import PrefectClient
 from prefect.deployments.flow_runs import arun_deployment
 
 from deployments.environment import prefect_api_url, service_env
@@ -51,19 +51,21 @@ class Supervisor:
         log.info("started %s (pid %s)", name, proc.pid)
 
     def stop(self, *_: object) -> None:
-        """SIGTERM every child group, then SIGKILL what is left after 15 s; idempotent."""
+        """Stop children newest first, escalating SIGINT → SIGTERM → SIGKILL; idempotent."""
         if self.stopping:
             return
         self.stopping = True
+        # Newest first: the runner still reaches the server while it shuts down. SIGINT
+        # first: it is what Ctrl-C delivers and what prefect's runner handles cleanly.
         for _name, proc in reversed(self.children):
-            _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for _name, proc in reversed(self.children):
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
-                proc.wait()
+            for sig, grace in ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+                if proc.poll() is not None:
+                    break
+                _signal_group(proc, sig)
+                try:
+                    proc.wait(timeout=grace)
+                except subprocess.TimeoutExpired:
+                    continue
 
     def watch(self) -> int:
         """Block until a child exits or a signal arrives; returns the exit code."""
@@ -100,10 +102,12 @@ def _wait_http(url: str, what: str, accept: tuple[int, ...] = (200,)) -> None:
     raise RuntimeError(f"{what} did not come up at {url} within {STARTUP_TIMEOUT:.0f}s")
 
 
-async def _deployments_ready() -> None:
+async def _deployments_ready(api_url: str) -> None:
     names = [f"{f.name}/{DEPLOYMENT}" for f in FLOWS]
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    async with get_client() as client:
+    # An explicit client: Prefect's settings were read at import, before this process
+    # set PREFECT_API_URL, and would otherwise start an ephemeral server.
+    async with PrefectClient(api_url) as client:
         for name in names:
             while True:
                 try:
@@ -140,8 +144,8 @@ def run(settings: Settings) -> int:
             )
         _wait_http(prefect_api_url(settings) + "/health", "Prefect server")
         sup.spawn("runner", [sys.executable, "-m", "deployments.runner"])
-        asyncio.run(_deployments_ready())
-        asyncio.run(_submit_reconcile())
+        asyncio.run(_deployments_ready(prefect_api_url(settings)))
+        asyncio.run(_submit_reconcile(prefect_api_url(settings)))
         sup.spawn("api", [sys.executable, "-m", "deployments.api_server"])
         _wait_http(f"http://{settings.host}:{settings.api_port}/", "API", accept=(300,))
         _announce(settings)
@@ -150,9 +154,15 @@ def run(settings: Settings) -> int:
         sup.stop()
 
 
-async def _submit_reconcile() -> None:
+async def _submit_reconcile(api_url: str) -> None:
     # Through the runner, so the repair shows in the Prefect UI like any operation.
-    await arun_deployment(f"reconcile/{DEPLOYMENT}", timeout=0, flow_run_name="reconcile start-up")
+    async with PrefectClient(api_url) as client:
+        await arun_deployment(
+            f"reconcile/{DEPLOYMENT}",
+            client=client,
+            timeout=0,
+            flow_run_name="reconcile start-up",
+        )
 
 
 def _stopper(sup: Supervisor):  # type: ignore[no-untyped-def]
