@@ -11,7 +11,10 @@ from fastapi import FastAPI
 from api.faults import install_faults
 from api.launcher import Launcher, open_prefect_launcher
 from api.microversion import MicroversionMiddleware
-from api.routes import backups, versions, volumes
+from api.routes import backup_actions, backups, snapshots, versions, volumes
+from api.routes import catalog as catalog_routes
+from api.routes import records as record_routes
+from api.trees import include_cinder
 from storage import catalog
 from storage.settings import Settings
 
@@ -46,6 +49,13 @@ def create_app(settings: Settings, launcher: Launcher | None = None) -> FastAPI:
     # Added last, so outermost: errors rendered by the fault layer carry the echo too.
     app.add_middleware(MicroversionMiddleware)
     app.include_router(versions.router)
-    app.include_router(backups.router)
-    app.include_router(volumes.router)
+    include_cinder(
+        app,
+        record_routes.router,
+        backups.router,
+        backup_actions.router,
+        volumes.router,
+        snapshots.router,
+    )
+    app.include_router(catalog_routes.router)
     return app

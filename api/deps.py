@@ -11,6 +11,7 @@ from sqlmodel import Session
 from api.auth import Context, get_context
 from api.microversion import MIN_VERSION, APIVersion
 from api.runs import Runs
+from api.trees import tree_of
 from api.views.common import ViewContext
 from storage.settings import Settings
 
@@ -46,7 +47,7 @@ ContextDep = Annotated[Context, Depends(get_context)]
 def get_view(request: Request, context: ContextDep, version: VersionDep) -> ViewContext:
     """What the views need to know about this request."""
     base_url = str(request.base_url).rstrip("/")
-    return ViewContext(base_url, context.project_id, version, context.is_admin)
+    return ViewContext(base_url, context.project_id, version, context.is_admin, tree_of(request))
 
 
 ViewDep = Annotated[ViewContext, Depends(get_view)]

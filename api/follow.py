@@ -15,12 +15,17 @@ from api.runs import Runs
 from storage.catalog import (
     ENDED_BADLY,
     Backup,
+    Snapshot,
     Volume,
     backup_for_volume_run,
     repair_after_run,
     run_end_reason,
 )
-from storage.catalog.lifecycle import BACKUP_TRANSITIONAL, VOLUME_TRANSITIONAL
+from storage.catalog.lifecycle import (
+    BACKUP_TRANSITIONAL,
+    SNAPSHOT_TRANSITIONAL,
+    VOLUME_TRANSITIONAL,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +43,15 @@ def settle_volumes(*, session: Session, runs: Runs, volumes: Sequence[Volume]) -
     _settle(session, runs, pairs)
 
 
+def settle_snapshots(*, session: Session, runs: Runs, snapshots: Sequence[Snapshot]) -> None:
+    """Repair the snapshots being created or deleted whose run failed, crashed or vanished."""
+    _settle(
+        session,
+        runs,
+        [(s, s.flow_run_id) for s in snapshots if s.status in SNAPSHOT_TRANSITIONAL],
+    )
+
+
 def _driving_run(session: Session, volume: Volume) -> str | None:
     # A backup or restore holds the volume with the backup's run, not the volume's own.
     backup = backup_for_volume_run(session=session, volume=volume)
@@ -45,7 +59,9 @@ def _driving_run(session: Session, volume: Volume) -> str | None:
 
 
 def _settle(
-    session: Session, runs: Runs, pairs: Sequence[tuple[Backup | Volume, str | None]]
+    session: Session,
+    runs: Runs,
+    pairs: Sequence[tuple[Backup | Volume | Snapshot, str | None]],
 ) -> None:
     watched = [(record, run_id) for record, run_id in pairs if run_id]
     if not watched:

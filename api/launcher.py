@@ -23,9 +23,13 @@ DEPLOYMENT_NAMES: Final[Mapping[str, str]] = {
     "create_backup": "create-backup/safehold",
     "restore_backup": "restore-backup/safehold",
     "delete_backup": "delete-backup/safehold",
+    "delete_backup_tree": "delete-backup-tree/safehold",
     "create_volume": "create-volume/safehold",
     "delete_volume": "delete-volume/safehold",
     "manage_volume": "manage-volume/safehold",
+    "create_snapshot": "create-snapshot/safehold",
+    "delete_snapshot": "delete-snapshot/safehold",
+    "rebuild_catalog": "rebuild-catalog/safehold",
 }
 
 

@@ -78,16 +78,22 @@ def _sort(params: QueryParams) -> tuple[tuple[str, str], ...]:
 
 
 def parse_list_query(
-    params: QueryParams, *, version: APIVersion, filter_keys: Collection[str]
+    params: QueryParams,
+    *,
+    version: APIVersion,
+    filter_keys: Collection[str],
+    is_admin: bool = False,
 ) -> ListQuery:
     """Parse a list query; 400 for bad numbers, booleans or (from 3.31) unknown filters.
 
     Sort keys and directions are checked by the catalog. Before 3.31 Cinder silently
-    drops filters it does not know, so that is what happens here too.
+    drops filters it does not know, so that is what happens here too. Admins are never
+    refused a filter: theirs are all kept, unknown ones included, for the caller to judge
+    (Cinder lets admins filter on any column).
     """
     filters = {k: v for k, v in params.items() if k not in _NOT_FILTERS}
     unknown = sorted(set(filters) - set(filter_keys))
-    if unknown and version >= (3, 31):
+    if unknown and version >= (3, 31) and not is_admin:
         raise Fault(400, f"Invalid filter keys: {', '.join(unknown)}")
     limit = _non_negative("limit", params.get("limit"), MAX_LIMIT)
     return ListQuery(
@@ -95,7 +101,7 @@ def parse_list_query(
         marker=params.get("marker") or None,
         offset=_non_negative("offset", params.get("offset"), 0),
         sort=_sort(params),
-        filters={k: v for k, v in filters.items() if k in filter_keys},
+        filters=filters if is_admin else {k: v for k, v in filters.items() if k in filter_keys},
         all_tenants=parse_bool("all_tenants", params.get("all_tenants", "false")),
         with_count=parse_bool("with_count", params.get("with_count", "false")),
     )

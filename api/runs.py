@@ -17,7 +17,7 @@ from anyio import from_thread
 from sqlmodel import Session
 
 from api.launcher import DEPLOYMENT_NAMES, Launcher, LaunchError, RunState
-from storage.catalog import Backup, Volume, attach_flow_run, repair_after_run
+from storage.catalog import Backup, Snapshot, Volume, attach_flow_run, repair_after_run
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def launch(
     session: Session,
     runs: Runs,
     operation: str,
-    record: Backup | Volume,
+    record: Backup | Volume | Snapshot,
     parameters: dict[str, Any],
 ) -> None:
     """Start the run driving `record`'s new transition and record its id on the row.

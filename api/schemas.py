@@ -79,6 +79,39 @@ class RestoreBody(Strict):
     restore: RestoreTarget | None
 
 
+class BackupUpdate(Strict):
+    """`{"backup": {...}}` of PUT /backups/{id} (FIELDS.md 3.4; mv 3.9)."""
+
+    name: Text255 | None = None
+    description: Text255 | None = None
+    metadata: Metadata | None = None  # 3.43; replaces the whole dict
+
+
+class BackupUpdateBody(Strict):
+    """PUT /backups/{id}."""
+
+    backup: BackupUpdate
+
+
+class BackupResetStatus(Strict):
+    """The value of a backup's `os-reset_status` action."""
+
+    status: Text255
+
+
+class BackupRecord(Strict):
+    """`{"backup-record": {...}}` of POST /backups/import_record (FIELDS.md 3.6)."""
+
+    backup_service: Text255
+    backup_url: Annotated[str, StringConstraints(min_length=1)]
+
+
+class BackupRecordBody(Strict):
+    """POST /backups/import_record; the key has a dash on the wire."""
+
+    backup_record: BackupRecord = Field(alias="backup-record")
+
+
 class VolumeCreate(BaseModel):
     """`{"volume": {...}}` of POST /volumes; cinderclient sends most keys as null."""
 

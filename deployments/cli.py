@@ -7,6 +7,7 @@ import logging
 import sys
 
 from deployments.api_server import main as api_main
+from deployments.rebuild import main as rebuild_main
 from deployments.runner import main as runner_main
 from deployments.supervisor import run
 from storage.settings import Settings
@@ -19,10 +20,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="start Prefect server + UI, the flow runner and the API")
     sub.add_parser("runner", help="serve the flow deployments only (scale-out worker)")
     sub.add_parser("api", help="serve the API only")
+    sub.add_parser(
+        "rebuild-catalog",
+        help="re-create missing backup rows from the backup store (no Prefect needed)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.command in (None, "run"):
         return run(Settings())
+    if args.command == "rebuild-catalog":
+        return rebuild_main(Settings(), sys.stdout)
     if args.command == "runner":
         runner_main()
         return 0

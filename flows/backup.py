@@ -1,10 +1,11 @@
-"""create-backup: a full backup of one volume."""
+"""create-backup: a full or incremental backup of one volume."""
 
 from __future__ import annotations
 
 from prefect import flow
 
 from flows import tasks
+from flows.backup_source import backup_source
 from flows.hooks import BACKUP_HOOKS
 
 
@@ -13,6 +14,11 @@ async def create_backup(backup_id: str) -> dict[str, int]:
     """creating -> (blocks + manifest stored) -> available; the volume returns to its status."""
     backup = tasks.load_backup(backup_id)
     volume = tasks.load_volume(backup.volume_id)
-    result = await tasks.write_backup(backup, volume.path)
+    # An incremental's parent cannot go away meanwhile: it has a dependent, so its
+    # delete is refused (docs/states.md).
+    parent = await tasks.read_manifest(backup.parent_id) if backup.parent_id else None
+    # The volume, a snapshot of it, or a temporary copy of an in-use volume (removed on exit).
+    async with backup_source(backup, volume) as source_path:
+        result = await tasks.write_backup(backup, source_path, parent)
     tasks.finish_backup(backup_id, result.object_count, result.stored_bytes)
     return {"object_count": result.object_count, "stored_bytes": result.stored_bytes}

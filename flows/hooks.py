@@ -7,10 +7,15 @@ flow's: these hooks depend only on the run's parameters and a fresh catalog sess
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
+
+from sqlmodel import Session
 
 from flows import context
 from storage import catalog
+from storage.errors import StorageError
+from storage.sources import snapshot as copies
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +30,31 @@ def backup_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
     with context.session() as s:
         if catalog.fail_operation(session=s, backup_id=backup_id, reason=_reason(flow_run, state)):
             log.warning("backup %s: run %s ended %s", backup_id, flow_run.id, state.type.value)
+        _remove_temp_snapshot(s, backup_id)
+
+
+def _remove_temp_snapshot(session: Session, backup_id: str) -> None:
+    """Remove the temporary copy a forced in-use backup may have left; reconcile retries."""
+    backup = session.get(catalog.Backup, backup_id)
+    if backup is None or backup.temp_snapshot_path is None:
+        return
+    if backup.status == catalog.BackupStatus.CREATING:
+        return  # still (or again) in use by a run
+    try:
+        copies.remove_copy(Path(backup.temp_snapshot_path))
+    except StorageError as exc:
+        log.warning("backup %s: temporary snapshot not removed yet: %s", backup_id, exc)
+        return
+    catalog.forget_temp_snapshot(session=session, backup_id=backup_id)
+
+
+def snapshot_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
+    """Fail the snapshot operation of a run that did not finish."""
+    snapshot_id = flow_run.parameters["snapshot_id"]
+    with context.session() as s:
+        reason = _reason(flow_run, state)
+        if catalog.fail_snapshot(session=s, snapshot_id=snapshot_id, reason=reason):
+            log.warning("snapshot %s: run %s ended %s", snapshot_id, flow_run.id, state.type.value)
 
 
 def volume_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
@@ -44,4 +74,9 @@ VOLUME_HOOKS: dict[str, Any] = {
     "on_failure": [volume_run_ended],
     "on_crashed": [volume_run_ended],
     "on_cancellation": [volume_run_ended],
+}
+SNAPSHOT_HOOKS: dict[str, Any] = {
+    "on_failure": [snapshot_run_ended],
+    "on_crashed": [snapshot_run_ended],
+    "on_cancellation": [snapshot_run_ended],
 }

@@ -15,28 +15,41 @@ from prefect import flow, get_client, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import PrefectClient
 from prefect.exceptions import ObjectNotFound
+from sqlmodel import Session
 
 from flows import context
+from flows.snapshot_tasks import sweep_temp_snapshots
 from storage import catalog
-from storage.catalog import Backup, Volume
+from storage.catalog import Backup, Snapshot, Volume
 
 log = logging.getLogger(__name__)
 GRACE = timedelta(minutes=5)
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 
 
-async def _run_end(client: PrefectClient, record: Backup | Volume) -> str | None:
+def _driving_run(session: Session, record: Backup | Volume | Snapshot) -> str | None:
+    """The run expected to move `record` on: a backup's run holds a backing-up volume."""
+    if isinstance(record, Volume):
+        backup = catalog.backup_for_volume_run(session=session, volume=record)
+        if backup is not None:
+            return backup.flow_run_id
+    return record.flow_run_id
+
+
+async def _run_end(
+    client: PrefectClient, record: Backup | Volume | Snapshot, run_id: str | None
+) -> str | None:
     """The reason to repair `record`, or None while its run may still move it on."""
-    if record.flow_run_id is None:
+    if run_id is None:
         waited = catalog.utcnow() - (record.updated_at or record.created_at)
         return "operation was never submitted" if waited > GRACE else None
     try:
-        run = await client.read_flow_run(UUID(record.flow_run_id))
+        run = await client.read_flow_run(UUID(run_id))
     except ObjectNotFound:
-        return catalog.run_end_reason(record.flow_run_id, None, None)
+        return catalog.run_end_reason(run_id, None, None)
     if run.state is None or run.state.type.value not in TERMINAL:
         return None
-    return catalog.run_end_reason(record.flow_run_id, run.state.type.value, run.state.message)
+    return catalog.run_end_reason(run_id, run.state.type.value, run.state.message)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
@@ -44,13 +57,14 @@ async def repair_stuck_rows() -> int:
     """Move every orphaned transitional row to its terminal error state; idempotent."""
     repaired = 0
     with context.session() as s:
-        rows: list[Backup | Volume] = [
+        rows: list[Backup | Volume | Snapshot] = [
             *catalog.transitional_backups(session=s),
             *catalog.transitional_volumes(session=s),
+            *catalog.transitional_snapshots(session=s),
         ]
         async with get_client() as client:
             for record in rows:
-                reason = await _run_end(client, record)
+                reason = await _run_end(client, record, _driving_run(s, record))
                 if reason and catalog.repair_after_run(session=s, record=record, reason=reason):
                     log.warning("%s %s repaired: %s", type(record).__name__, record.id, reason)
                     repaired += 1
@@ -60,4 +74,7 @@ async def repair_stuck_rows() -> int:
 @flow(name="reconcile")
 async def reconcile() -> int:
     """Repair orphaned rows; returns how many were repaired."""
-    return await repair_stuck_rows()
+    repaired = await repair_stuck_rows()
+    # After the repair: backups it failed may hold temporary snapshots to remove.
+    sweep_temp_snapshots()
+    return repaired

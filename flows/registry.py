@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flows.backup import create_backup
+from flows.cascade import delete_backup_tree
 from flows.delete import delete_backup
+from flows.rebuild import rebuild_catalog
 from flows.reconcile import reconcile
 from flows.restore import restore_backup
+from flows.snapshots import create_snapshot, delete_snapshot
 from flows.volumes import create_volume, delete_volume, manage_volume
 
 DEPLOYMENT = "safehold"
@@ -15,8 +18,12 @@ FLOWS: tuple[Any, ...] = (
     create_backup,
     restore_backup,
     delete_backup,
+    delete_backup_tree,
     create_volume,
     manage_volume,
     delete_volume,
+    create_snapshot,
+    delete_snapshot,
     reconcile,
+    rebuild_catalog,
 )

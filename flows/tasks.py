@@ -58,6 +58,13 @@ def finish_restore(backup_id: str) -> bool:
 
 
 @task(**CATALOG_TASK)
+def ready_to_delete(backup_id: str) -> bool:
+    """False if the row is gone; InvalidStatus unless deleting and without children."""
+    with context.session() as s:
+        return catalog.ready_to_delete(session=s, backup_id=backup_id)
+
+
+@task(**CATALOG_TASK)
 def finish_backup_delete(backup_id: str) -> None:
     """Drop the deleted backup's row; idempotent."""
     with context.session() as s:
@@ -109,10 +116,23 @@ def measure_device(path: str) -> int:
 # -- backup data ------------------------------------------------------------------------
 
 
+@task(cache_policy=NO_CACHE, **STORAGE_TASK)
+async def read_manifest(backup_id: str) -> format.Manifest:
+    """Read and verify a committed backup's manifest; ObjectNotFound, CorruptData."""
+    return await asyncio.to_thread(format.read_manifest, context.store(), backup_id)
+
+
 @task(cache_policy=NO_CACHE, timeout_seconds=24 * 3600, **STORAGE_TASK)
-async def write_backup(backup: Backup, source_path: str) -> format.BackupResult:
-    """Store the volume's blocks and commit the manifest; a rerun rewrites the same keys."""
+async def write_backup(
+    backup: Backup, source_path: str, parent: format.Manifest | None = None
+) -> format.BackupResult:
+    """Store the volume's blocks and commit the manifest; a rerun rewrites the same keys.
+
+    With ``parent`` only blocks that differ from it are stored. The parent's block size
+    wins over the configured one: comparing blocks needs the same geometry.
+    """
     cfg = context.settings()
+    block_size = parent.block_size if parent is not None else cfg.block_size
 
     def work(progress: format.ProgressFn) -> format.BackupResult:
         return format.write_backup(
@@ -120,9 +140,10 @@ async def write_backup(backup: Backup, source_path: str) -> format.BackupResult:
             backup_id=backup.id,
             source_path=Path(source_path),
             record=catalog.backup_record(backup),
-            block_size=cfg.block_size,
-            segment_size=cfg.segment_size,
+            block_size=block_size,
+            segment_size=max(cfg.segment_size, block_size),
             zstd_level=cfg.zstd_level,
+            parent=parent,
             progress=progress,
         )
 

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         """Where file-backed volumes created through the API live."""
         return self.data_path / "volumes"
 
+    @property
+    def snapshots_dir(self) -> Path:
+        """Where point-in-time copies (snapshots, temporary backup sources) live."""
+        return self.data_path / "snapshots"
+
     def resolved_catalog_url(self) -> str:
         """The catalog URL, defaulting to SQLite under the data dir."""
         return self.catalog_url or f"sqlite:///{self.data_path / 'catalog.db'}"

@@ -10,24 +10,24 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlmodel import Session
 
-from api.auth import Context, visible_project
+from api.auth import visible_project
+from api.backup_listing import backup_page
+from api.cascade import cascade_delete
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
-from api.faults import Fault
 from api.follow import settle_backups
-from api.listing import ListQuery, next_links, parse_list_query
+from api.listing import ListQuery, next_links
 from api.runs import launch
 from api.schemas import BackupCreateBody, RestoreBody, RestoreTarget, reject_unless
 from api.views.backups import backup_detail, backup_summary
 from api.views.common import ViewContext
 from storage import catalog
 from storage.catalog import Backup
-from storage.catalog.backups import FILTER_KEYS
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/v3/{project_id}/backups", tags=["backups"])
+# Mounted under /v3 and /v2 by api.trees.include_cinder.
+router = APIRouter(prefix="/{project_id}/backups", tags=["backups"])
 
 
 @router.post("", status_code=202)
@@ -41,13 +41,11 @@ def create_backup(
     """202 with the summary; the volume goes backing-up and create-backup is started."""
     spec = body.backup
     reject_unless(spec, "backup", view.version, {"metadata": (3, 43), "availability_zone": (3, 51)})
-    if spec.incremental:
-        raise Fault(
-            400,
-            "Incremental backups are not supported yet; create a full backup (incremental=false).",
+    snapshot = None
+    if spec.snapshot_id is not None:  # 404 for a missing or foreign snapshot
+        snapshot = catalog.get_snapshot(
+            session=session, snapshot_id=spec.snapshot_id, project_id=context.project_id
         )
-    if spec.snapshot_id is not None:
-        raise Fault(404, f"Snapshot {spec.snapshot_id} could not be found.")
     backup = catalog.begin_backup(
         session=session,
         project_id=context.project_id,
@@ -59,6 +57,10 @@ def create_backup(
         metadata=spec.metadata,
         availability_zone=spec.availability_zone,
         force=spec.force,
+        incremental=spec.incremental,
+        snapshot_id=spec.snapshot_id,
+        # An incremental of a snapshot chains onto backups older than the snapshot.
+        parent_taken_before=snapshot.created_at if snapshot is not None else None,
     )
     logger.info("backup %s of volume %s: creating", backup.id, backup.volume_id)
     launch(
@@ -69,24 +71,6 @@ def create_backup(
         parameters={"backup_id": backup.id},
     )
     return {"backup": backup_summary(backup, view)}
-
-
-def _page(
-    request: Request, context: Context, view: ViewContext, session: Session
-) -> tuple[ListQuery, list[Backup], int]:
-    query = parse_list_query(request.query_params, version=view.version, filter_keys=FILTER_KEYS)
-    # all_tenants is honoured for admins only; anyone else silently sees their project.
-    project = None if context.is_admin and query.all_tenants else context.project_id
-    rows, total = catalog.list_backups(
-        session=session,
-        project_id=project,
-        filters=query.filters,
-        sort=query.sort,
-        limit=query.limit,
-        marker=query.marker,
-        offset=query.offset,
-    )
-    return query, rows, total
 
 
 def _collection(
@@ -108,7 +92,7 @@ def list_backups(
     request: Request, context: ContextDep, view: ViewDep, session: SessionDep
 ) -> dict[str, Any]:
     """`{"backups": [summary]}` (+ backups_links when the page is full, + count at 3.45)."""
-    page = _page(request, context, view, session)
+    page = backup_page(request, context, view, session)
     return _collection(request, view, page, [backup_summary(b, view) for b in page[1]])
 
 
@@ -117,7 +101,7 @@ def list_backups_detail(
     request: Request, context: ContextDep, view: ViewDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"backups": [detail]}`; statuses follow their flow runs."""
-    page = _page(request, context, view, session)
+    page = backup_page(request, context, view, session)
     settle_backups(session=session, runs=runs, backups=page[1])
     return _collection(request, view, page, [backup_detail(b, view) for b in page[1]])
 
@@ -136,13 +120,24 @@ def show_backup(
 
 @router.delete("/{backup_id}", status_code=202, response_class=Response)
 def delete_backup(
-    backup_id: str, context: ContextDep, session: SessionDep, runs: RunsDep
+    backup_id: str,
+    context: ContextDep,
+    session: SessionDep,
+    runs: RunsDep,
+    cascade: bool = False,
 ) -> Response:
-    """202, empty; 400 unless available/error or while incremental children exist."""
+    """202, empty; 400 unless available/error or while incremental children exist.
+
+    `?cascade=true` (Safehold extension, api/cascade.py) deletes the descendants too.
+    """
     project = visible_project(context)
     current = catalog.get_backup(session=session, backup_id=backup_id, project_id=project)
     # A crashed run must not keep the backup "deleting" forever: settle before guarding.
     settle_backups(session=session, runs=runs, backups=[current])
+    if cascade_delete(
+        session=session, runs=runs, backup=current, project_id=project, asked=cascade
+    ):
+        return Response(status_code=202)
     backup = catalog.begin_backup_delete(session=session, backup_id=backup_id, project_id=project)
     logger.info("backup %s: deleting", backup.id)
     launch(

@@ -1,11 +1,11 @@
-"""Version discovery: `GET /` (300) and `GET /v3[/]` (200); no token needed."""
+"""Version discovery: `GET /` (300) and `GET /v3[/]`, `GET /v2[/]` (200); no token needed."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.views.versions import v3_version
+from api.views.versions import v2_version, v3_version
 
 router = APIRouter(tags=["versions"])
 
@@ -16,8 +16,9 @@ def _base_url(request: Request) -> str:
 
 @router.get("/")
 def list_versions(request: Request) -> JSONResponse:
-    """300 Multiple Choices with the v3 entry; no Location header (tempest follows it)."""
-    return JSONResponse({"versions": [v3_version(_base_url(request))]}, status_code=300)
+    """300 Multiple Choices with v3 (current) and v2; no Location header (tempest follows it)."""
+    base = _base_url(request)
+    return JSONResponse({"versions": [v3_version(base), v2_version(base)]}, status_code=300)
 
 
 @router.get("/v3")
@@ -25,3 +26,10 @@ def list_versions(request: Request) -> JSONResponse:
 def show_v3(request: Request) -> JSONResponse:
     """200 with the v3 entry only."""
     return JSONResponse({"versions": [v3_version(_base_url(request))]})
+
+
+@router.get("/v2")
+@router.get("/v2/")
+def show_v2(request: Request) -> JSONResponse:
+    """200 with the v2 entry only."""
+    return JSONResponse({"versions": [v2_version(_base_url(request))]})

@@ -30,12 +30,14 @@ from api.schemas import (
     reject_unless,
 )
 from api.views.volumes import VOLUME_TYPE, VOLUME_TYPE_ID, volume_detail, volume_summary
+from api.volume_attachments import ACTIONS as ATTACHMENT_ACTIONS
 from storage import catalog
 from storage.catalog import Volume, VolumeStatus
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/v3/{project_id}", tags=["volumes"])
+# Mounted under /v3 and /v2 by api.trees.include_cinder.
+router = APIRouter(prefix="/{project_id}", tags=["volumes"])
 
 RESERVED_PREFIX: Final = "safehold:"
 # Creation sources Cinder offers that a file-backed volume service cannot honour.
@@ -132,7 +134,12 @@ def list_volumes_detail(
     """`{"volumes": [detail]}`; statuses follow their flow runs."""
     volumes = _listed(request, context, session)
     settle_volumes(session=session, runs=runs, volumes=volumes)
-    return {"volumes": [volume_detail(v, view, extended=True) for v in volumes]}
+    found = catalog.attachments_of(session=session, volume_ids=[v.id for v in volumes])
+    return {
+        "volumes": [
+            volume_detail(v, view, extended=True, attachments=found.get(v.id, ())) for v in volumes
+        ]
+    }
 
 
 @router.get("/volumes/{volume_id}")
@@ -144,7 +151,10 @@ def show_volume(
         session=session, volume_id=volume_id, project_id=visible_project(context)
     )
     settle_volumes(session=session, runs=runs, volumes=[volume])
-    return {"volume": volume_detail(volume, view, extended=True)}
+    found = catalog.attachments_of(session=session, volume_ids=[volume.id])
+    return {
+        "volume": volume_detail(volume, view, extended=True, attachments=found.get(volume.id, ()))
+    }
 
 
 @router.delete("/volumes/{volume_id}", status_code=202, response_class=Response)
@@ -174,10 +184,15 @@ def volume_action(
     context: ContextDep,
     session: SessionDep,
 ) -> Response:
-    """Volume actions; only `os-reset_status` (admin, 202) is served."""
+    """Volume actions: `os-attach`, `os-detach` and `os-reset_status` (admin), 202."""
     if len(body) != 1:
         raise Fault(400, "Invalid request body: exactly one action is expected.")
     ((action, value),) = body.items()
+    if action in ATTACHMENT_ACTIONS:
+        ATTACHMENT_ACTIONS[action](
+            session=session, context=context, volume_id=volume_id, value=value
+        )
+        return Response(status_code=202)
     if action != "os-reset_status":
         raise Fault(400, f"There is no such action: {action}")
     require_admin(context, "volume_extension:volume_admin_actions:reset_status")
@@ -185,7 +200,9 @@ def volume_action(
     catalog.get_volume(session=session, volume_id=volume_id)
     if spec.status is None and spec.attach_status is None and spec.migration_status is None:
         raise Fault(400, "Must specify 'status', 'attach_status' or 'migration_status' for update.")
-    # Attach and migration states do not exist for file volumes: accepted, nothing to set.
+    # Migration states do not exist for file volumes: accepted, nothing to set.
+    if spec.attach_status == "detached":
+        catalog.clear_attachments(session=session, volume_id=volume_id)
     if spec.status is not None:
         catalog.reset_volume_status(session=session, volume_id=volume_id, status=spec.status)
         logger.warning(

@@ -16,12 +16,13 @@ class ViewContext:
     project_id: str  # the URL's project: Cinder builds links from the caller's project
     version: APIVersion
     is_admin: bool
+    tree: str = "v3"  # the URL tree the request came in on: "v3" or "v2"
 
     def links(self, collection: str, resource_id: str) -> list[dict[str, str]]:
         """Cinder's self (versioned) and bookmark (unversioned) links of a resource."""
         tail = f"{self.project_id}/{collection}/{resource_id}"
         return [
-            {"href": f"{self.base_url}/v3/{tail}", "rel": "self"},
+            {"href": f"{self.base_url}/{self.tree}/{tail}", "rel": "self"},
             {"href": f"{self.base_url}/{tail}", "rel": "bookmark"},
         ]
 

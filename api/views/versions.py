@@ -1,4 +1,4 @@
-"""The Cinder v3 version document (FIELDS.md 2.1)."""
+"""The Cinder v3 and v2 version documents (FIELDS.md 2.1)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any, Final
 from api.microversion import MAX_VERSION, MIN_VERSION
 
 UPDATED: Final = "2023-08-31T00:00:00Z"
+V2_UPDATED: Final = "2017-02-25T12:00:00Z"  # upstream's last v2 document
 
 
 def v3_version(base_url: str) -> dict[str, Any]:
@@ -27,4 +28,25 @@ def v3_version(base_url: str) -> dict[str, Any]:
         "status": "CURRENT",
         "updated": UPDATED,
         "version": str(MAX_VERSION),
+    }
+
+
+def v2_version(base_url: str) -> dict[str, Any]:
+    """The v2 entry: deprecated, no microversions (empty version strings), as upstream."""
+    return {
+        "id": "v2.0",
+        "links": [
+            {"href": "https://docs.openstack.org/", "rel": "describedby", "type": "text/html"},
+            {"href": f"{base_url}/v2/", "rel": "self"},
+        ],
+        "media-types": [
+            {
+                "base": "application/json",
+                "type": "application/vnd.openstack.volume+json;version=2",
+            }
+        ],
+        "min_version": "",
+        "status": "DEPRECATED",
+        "updated": V2_UPDATED,
+        "version": "",
     }

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from api.views.attachments import attachment_view
 from api.views.common import ViewContext, isotime
-from storage.catalog import Volume
+from storage.catalog import Volume, VolumeAttachment
 
 COLLECTION = "volumes"
 VOLUME_TYPE: Final = "__DEFAULT__"
@@ -29,13 +30,19 @@ def volume_summary(volume: Volume, view: ViewContext) -> dict[str, Any]:
     return {"id": volume.id, "links": view.links(COLLECTION, volume.id), "name": volume.name}
 
 
-def volume_detail(volume: Volume, view: ViewContext, *, extended: bool) -> dict[str, Any]:
+def volume_detail(
+    volume: Volume,
+    view: ViewContext,
+    *,
+    extended: bool,
+    attachments: Sequence[VolumeAttachment] = (),
+) -> dict[str, Any]:
     """The full body; `extended` adds the admin os-vol-* attributes (show, list detail)."""
     metadata = dict(volume.meta)
     if view.is_admin:
         metadata[PATH_KEY] = os.path.abspath(volume.path)
     body: dict[str, Any] = {
-        "attachments": [],
+        "attachments": [attachment_view(a, view) for a in attachments],
         "availability_zone": volume.availability_zone,
         "bootable": "false",
         "consistencygroup_id": None,

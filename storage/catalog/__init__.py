@@ -1,5 +1,16 @@
 """The catalog: SQLModel tables, the status transition table and keyword-only queries."""
 
+from storage.catalog.attachments import (
+    attach_volume,
+    attachments_of,
+    clear_attachments,
+    detach_volume,
+)
+from storage.catalog.backup_admin import (
+    begin_backup_force_delete,
+    reset_backup_status,
+    update_backup,
+)
 from storage.catalog.backups import (
     attach_flow_run,
     backup_for_volume_run,
@@ -15,10 +26,55 @@ from storage.catalog.backups import (
     transitional_backups,
     update_progress,
 )
+from storage.catalog.cascade import (
+    attach_cascade_run,
+    begin_cascade_delete,
+    fail_cascade,
+    plan_cascade,
+    ready_to_delete,
+    resumes_cascade,
+)
+from storage.catalog.chains import select_parent
 from storage.catalog.db import make_engine, migrate
-from storage.catalog.models import Backup, BackupStatus, Volume, VolumeStatus, utcnow
+from storage.catalog.export import (
+    ImportedRecord,
+    decode_record,
+    encode_record,
+    export_backup,
+)
+from storage.catalog.imports import NIL_VOLUME_ID, check_import, import_backup
+from storage.catalog.models import (
+    Backup,
+    BackupStatus,
+    Snapshot,
+    SnapshotStatus,
+    Volume,
+    VolumeAttachment,
+    VolumeStatus,
+    utcnow,
+)
+from storage.catalog.rebuild import RebuildResult, rebuild_backups
 from storage.catalog.records import backup_record
 from storage.catalog.repair import ENDED_BADLY, repair_after_run, run_end_reason
+from storage.catalog.snapshots import (
+    begin_snapshot,
+    begin_snapshot_delete,
+    delete_snapshot_metadata_key,
+    fail_snapshot,
+    finish_snapshot,
+    finish_snapshot_delete,
+    get_snapshot,
+    list_snapshots,
+    reset_snapshot_status,
+    set_snapshot_metadata,
+    transitional_snapshots,
+    update_snapshot,
+)
+from storage.catalog.temp_snapshots import (
+    forget_temp_snapshot,
+    leftover_temp_snapshots,
+    record_temp_snapshot,
+)
 from storage.catalog.volumes import (
     GIB,
     begin_volume_delete,
@@ -35,40 +91,81 @@ from storage.catalog.volumes import (
 )
 
 __all__ = [
-    "ENDED_BADLY",
-    "GIB",
     "Backup",
     "BackupStatus",
+    "ENDED_BADLY",
+    "GIB",
+    "ImportedRecord",
+    "NIL_VOLUME_ID",
+    "RebuildResult",
+    "Snapshot",
+    "SnapshotStatus",
     "Volume",
+    "VolumeAttachment",
     "VolumeStatus",
+    "attach_cascade_run",
     "attach_flow_run",
+    "attach_volume",
+    "attachments_of",
     "backup_for_volume_run",
     "backup_record",
     "begin_backup",
     "begin_backup_delete",
+    "begin_backup_force_delete",
+    "begin_cascade_delete",
     "begin_restore",
+    "begin_snapshot",
+    "begin_snapshot_delete",
     "begin_volume_delete",
+    "check_import",
+    "clear_attachments",
     "create_volume",
+    "decode_record",
+    "delete_snapshot_metadata_key",
     "delete_volume_row",
+    "detach_volume",
+    "encode_record",
+    "export_backup",
+    "fail_cascade",
     "fail_operation",
+    "fail_snapshot",
     "fail_volume",
     "finish_backup",
     "finish_backup_delete",
     "finish_restore",
+    "finish_snapshot",
+    "finish_snapshot_delete",
     "finish_volume_setup",
+    "forget_temp_snapshot",
     "get_backup",
+    "get_snapshot",
     "get_volume",
+    "import_backup",
+    "leftover_temp_snapshots",
     "list_backups",
+    "list_snapshots",
     "list_volumes",
     "make_engine",
     "migrate",
+    "plan_cascade",
+    "ready_to_delete",
+    "rebuild_backups",
+    "record_temp_snapshot",
     "repair_after_run",
+    "reset_backup_status",
+    "reset_snapshot_status",
     "reset_volume_status",
+    "resumes_cascade",
     "run_end_reason",
+    "select_parent",
+    "set_snapshot_metadata",
     "set_volume_status",
     "transitional_backups",
+    "transitional_snapshots",
     "transitional_volumes",
+    "update_backup",
     "update_progress",
+    "update_snapshot",
     "utcnow",
     "volume_bytes",
 ]

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from storage.catalog import lifecycle
+from storage.catalog import chains, lifecycle
+from storage.catalog.backup_filters import USER_KEYS, filter_clause
 from storage.catalog.cas import compare_and_set, require
-from storage.catalog.models import Backup, BackupStatus, Volume, VolumeStatus
+from storage.catalog.models import Backup, BackupStatus, Snapshot, Volume, VolumeStatus
+from storage.catalog.snapshots import hold_for_backup, release_after_backup
 from storage.catalog.volumes import GIB, get_volume
 from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
 
@@ -32,7 +35,8 @@ SORT_KEYS = {
     "volume_id": "volume_id",
     "availability_zone": "availability_zone",
 }
-FILTER_KEYS = frozenset({"name", "status", "volume_id"})
+FILTER_KEYS = USER_KEYS
+DEPENDENTS_EXIST = "Invalid backup: Incremental backups exist for this backup."
 
 
 def begin_backup(
@@ -47,30 +51,46 @@ def begin_backup(
     metadata: Mapping[str, str] | None = None,
     availability_zone: str | None = None,
     force: bool = False,
+    incremental: bool = False,
+    parent_taken_before: datetime | None = None,
+    snapshot_id: str | None = None,
 ) -> Backup:
-    """Guard the volume, move it to backing-up and insert the backup as creating."""
+    """Guard the volume, move it to backing-up and insert the backup as creating.
+
+    With ``incremental`` the parent is the volume's newest available backup (older than
+    ``parent_taken_before``, for backups of a snapshot); InvalidRequest when there is none.
+    The parent's dependent count rises in the same transaction as the insert. With
+    ``snapshot_id`` the snapshot (available, of this volume) goes backing-up instead of
+    the volume, and the backup's data_timestamp is the snapshot's created_at.
+    """
     volume = get_volume(session=session, volume_id=volume_id, project_id=project_id)
-    allowed = {V.AVAILABLE, V.IN_USE} if force else {V.AVAILABLE}
-    if volume.status == V.IN_USE and not force:
-        raise InvalidStatus("Invalid volume: Backing up an in-use volume must use the force flag.")
-    changed = compare_and_set(
-        session,
-        Volume,
-        volume_id,
-        to=V.BACKING_UP,
-        expected=allowed,
-        previous_status=volume.status,
-    )
-    require(
-        changed,
-        "Invalid volume: Volume to be backed up must be available or in-use, "
-        f'but the current status is "{volume.status}".',
-    )
+    parent = None
+    if incremental:
+        parent = chains.select_parent(
+            session=session,
+            volume_id=volume_id,
+            project_id=project_id,
+            taken_before=parent_taken_before,
+        )
+        if parent is None:
+            raise InvalidRequest(chains.NO_PARENT)
+    snapshot = None
+    if snapshot_id is not None:
+        # A backup of a snapshot holds the snapshot; the volume is untouched (Cinder).
+        snapshot = hold_for_backup(
+            session=session, snapshot_id=snapshot_id, volume_id=volume_id, project_id=project_id
+        )
+    else:
+        _hold_volume(session, volume, force=force)
+    if parent is not None and not chains.add_dependent(session=session, parent_id=parent.id):
+        session.rollback()  # the volume's compare-and-set above must not stick
+        raise InvalidStatus(chains.PARENT_GONE)
     backup = Backup(
         id=str(uuid.uuid4()),
         project_id=project_id,
         user_id=user_id,
         volume_id=volume_id,
+        parent_id=parent.id if parent is not None else None,
         name=name,
         description=description,
         container=container,
@@ -80,10 +100,31 @@ def begin_backup(
         op_token=str(uuid.uuid4()),
         progress_total=volume.size * GIB,
     )
+    if snapshot is not None:
+        backup.snapshot_id, backup.data_timestamp = snapshot.id, snapshot.created_at
     session.add(backup)
     session.commit()
     session.refresh(backup)
     return backup
+
+
+def _hold_volume(session: Session, volume: Volume, *, force: bool) -> None:
+    allowed = {V.AVAILABLE, V.IN_USE} if force else {V.AVAILABLE}
+    if volume.status == V.IN_USE and not force:
+        raise InvalidStatus("Invalid volume: Backing up an in-use volume must use the force flag.")
+    changed = compare_and_set(
+        session,
+        Volume,
+        volume.id,
+        to=V.BACKING_UP,
+        expected=allowed,
+        previous_status=volume.status,
+    )
+    require(
+        changed,
+        "Invalid volume: Volume to be backed up must be available or in-use, "
+        f'but the current status is "{volume.status}".',
+    )
 
 
 def get_backup(*, session: Session, backup_id: str, project_id: str | None = None) -> Backup:
@@ -109,9 +150,7 @@ def list_backups(
     if project_id is not None:
         stmt = stmt.where(Backup.project_id == project_id)
     for key, value in (filters or {}).items():
-        if key not in FILTER_KEYS:
-            raise InvalidRequest(f"Invalid filter keys: {key}")
-        stmt = stmt.where(getattr(Backup, key) == value)
+        stmt = stmt.where(filter_clause(key, value))
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     rows = list(session.exec(stmt.order_by(*_order_by(sort))))
     start = offset
@@ -228,24 +267,33 @@ def _claim_restore_volume(
 def begin_backup_delete(*, session: Session, backup_id: str, project_id: str | None) -> Backup:
     """Move a backup to deleting; refuse other statuses and backups with dependents."""
     backup = get_backup(session=session, backup_id=backup_id, project_id=project_id)
-    if backup.num_dependent_backups > 0:
-        raise InvalidRequest("Invalid backup: Incremental backups exist for this backup.")
+    has_children = bool(chains.child_ids(session=session, backup_id=backup_id))
+    if backup.num_dependent_backups > 0 or has_children:
+        raise InvalidRequest(DEPENDENTS_EXIST)
     changed = compare_and_set(
         session,
         Backup,
         backup_id,
         to=B.DELETING,
         expected={B.AVAILABLE, B.ERROR, B.ERROR_DELETING},
+        # Atomic with a child's creation, which raises the count only while available.
+        where=[col(Backup.num_dependent_backups) == 0],
         op_token=str(uuid.uuid4()),
         fail_reason=None,
     )
+    if not changed:
+        session.refresh(backup)
+        if backup.num_dependent_backups > 0:
+            raise InvalidRequest(DEPENDENTS_EXIST)
     require(changed, "Invalid backup: Backup status must be available or error")
     session.commit()
     session.refresh(backup)
     return backup
 
 
-def attach_flow_run(*, session: Session, record: Backup | Volume, flow_run_id: str) -> None:
+def attach_flow_run(
+    *, session: Session, record: Backup | Volume | Snapshot, flow_run_id: str
+) -> None:
     """Record which flow run drives the record's current transition."""
     record.flow_run_id = flow_run_id
     session.add(record)
@@ -280,9 +328,16 @@ def finish_backup(
         progress_done=backup.progress_total,
         fail_reason=None,
     )
-    _release_source_volume(session, backup.volume_id)
+    _release_source(session, backup)
     session.commit()
     return changed
+
+
+def _release_source(session: Session, backup: Backup) -> None:
+    if backup.snapshot_id is not None:
+        release_after_backup(session=session, snapshot_id=backup.snapshot_id)
+    else:
+        _release_source_volume(session, backup.volume_id)
 
 
 def _release_source_volume(session: Session, volume_id: str) -> None:
@@ -322,9 +377,11 @@ def finish_restore(*, session: Session, backup_id: str) -> bool:
 
 
 def finish_backup_delete(*, session: Session, backup_id: str) -> None:
-    """Remove the row of a deleted backup; idempotent."""
+    """Remove the row of a deleted backup, one dependent fewer for its parent; idempotent."""
     backup = session.get(Backup, backup_id)
     if backup is not None:
+        if backup.parent_id is not None:
+            chains.drop_dependent(session=session, parent_id=backup.parent_id)
         session.delete(backup)
         session.commit()
 
@@ -343,7 +400,7 @@ def fail_operation(*, session: Session, backup_id: str, reason: str) -> bool:
     values: dict[str, Any] = {"fail_reason": reason}
     changed = compare_and_set(session, Backup, backup_id, to=target, expected={status}, **values)
     if status == B.CREATING:
-        _release_source_volume(session, backup.volume_id)
+        _release_source(session, backup)
     elif status == B.RESTORING and backup.restore_volume_id:
         _fail_restore_target(session, backup.restore_volume_id, reason)
     session.commit()
@@ -369,7 +426,12 @@ def transitional_backups(*, session: Session) -> list[Backup]:
 def backup_for_volume_run(*, session: Session, volume: Volume) -> Backup | None:
     """The backup whose run holds `volume` in backing-up or restoring-backup, if any."""
     if volume.status == V.BACKING_UP:
-        stmt = select(Backup).where(Backup.volume_id == volume.id, Backup.status == B.CREATING)
+        # A backup of one of the volume's snapshots never holds the volume itself.
+        stmt = select(Backup).where(
+            Backup.volume_id == volume.id,
+            Backup.status == B.CREATING,
+            col(Backup.snapshot_id).is_(None),
+        )
     elif volume.status in (V.RESTORING_BACKUP, V.CREATING):
         stmt = select(Backup).where(
             Backup.restore_volume_id == volume.id, Backup.status == B.RESTORING

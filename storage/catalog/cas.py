@@ -21,17 +21,19 @@ def compare_and_set(
     *,
     to: str,
     expected: Collection[str],
+    where: Collection[Any] = (),
     **values: Any,
 ) -> bool:
     """Set status `to` (and `values`) iff the row's status is in `expected`; no commit.
 
-    Returns False when the row is missing or in another status, so that a repeated
-    call (a retried task, a hook racing the API) is a harmless no-op.
+    `where` adds conditions the same atomic UPDATE must also meet. Returns False when
+    the row is missing or in another status, so that a repeated call (a retried task, a
+    hook racing the API) is a harmless no-op.
     """
     table: Any = model
     stmt = (
         update(table)
-        .where(table.id == record_id, table.status.in_(list(expected)))
+        .where(table.id == record_id, table.status.in_(list(expected)), *where)
         .values(status=to, updated_at=utcnow(), **values)
     )
     result: Any = session.exec(stmt)

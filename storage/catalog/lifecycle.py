@@ -1,4 +1,4 @@
-"""The one status transition table for volumes and backups, and its checks.
+"""The one status transition table for volumes, snapshots and backups, and its checks.
 
 Routes set the transitional status (guarded here), flows set the terminal one; admin
 `os-reset_status` bypasses the table on purpose. States and edges: docs/states.md.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from storage.catalog.models import BackupStatus as B
+from storage.catalog.models import SnapshotStatus as S
 from storage.catalog.models import VolumeStatus as V
 from storage.errors import InvalidStatus
 
@@ -36,12 +37,23 @@ VOLUME_TRANSITIONS: Mapping[str, frozenset[str]] = {
     V.ERROR_MANAGING: frozenset({V.DELETING}),
 }
 
+SNAPSHOT_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    S.CREATING: frozenset({S.AVAILABLE, S.ERROR}),
+    S.AVAILABLE: frozenset({S.BACKING_UP, S.DELETING}),
+    S.BACKING_UP: frozenset({S.AVAILABLE}),  # a backup of it ended, whatever the outcome
+    S.ERROR: frozenset({S.DELETING}),
+    S.DELETING: frozenset({S.ERROR_DELETING}),  # success removes the row
+    S.ERROR_DELETING: frozenset({S.DELETING}),
+}
+
 # Statuses a flow run is expected to move on from; a row stuck here after its run
 # ended is repaired by reconcile (and by the API when it renders the row).
 BACKUP_TRANSITIONAL = frozenset({B.CREATING, B.RESTORING, B.DELETING})
 VOLUME_TRANSITIONAL = frozenset(
     {V.CREATING, V.MANAGING, V.BACKING_UP, V.RESTORING_BACKUP, V.DELETING}
 )
+# A snapshot's own runs; backing-up is held by a backup's run and released with it.
+SNAPSHOT_TRANSITIONAL = frozenset({S.CREATING, S.DELETING})
 
 
 def _check(table: Mapping[str, frozenset[str]], kind: str, current: str, target: str) -> None:
@@ -57,6 +69,20 @@ def check_backup_transition(current: str, target: str) -> None:
 def check_volume_transition(current: str, target: str) -> None:
     """Raise InvalidStatus unless a volume may move from current to target."""
     _check(VOLUME_TRANSITIONS, "volume", current, target)
+
+
+def check_snapshot_transition(current: str, target: str) -> None:
+    """Raise InvalidStatus unless a snapshot may move from current to target."""
+    _check(SNAPSHOT_TRANSITIONS, "snapshot", current, target)
+
+
+def snapshot_failure_status(status: str, previous: str | None = None) -> str:
+    """The terminal status a snapshot takes when the run driving `status` fails."""
+    if status == S.DELETING:
+        return S.ERROR_DELETING
+    if status == S.BACKING_UP:
+        return previous or S.AVAILABLE  # the copy itself is intact
+    return S.ERROR
 
 
 def backup_failure_status(status: str) -> str:

@@ -1,4 +1,4 @@
-"""Catalog tables: volumes and backups, with every field the Cinder v3 views need."""
+"""Catalog tables: volumes, snapshots and backups, with every field the Cinder views need."""
 
 from __future__ import annotations
 
@@ -102,6 +102,9 @@ class Backup(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime | None = None
     data_timestamp: datetime = Field(default_factory=utcnow)
+    # The temporary point-in-time copy an in-use volume is backed up from (force=true);
+    # set while it may exist on disk, cleared once it is removed.
+    temp_snapshot_path: str | None = Field(default=None, max_length=4096)
 
     @property
     def is_incremental(self) -> bool:
@@ -112,3 +115,59 @@ class Backup(SQLModel, table=True):
     def has_dependent_backups(self) -> bool:
         """True iff incremental children point at this backup."""
         return self.num_dependent_backups > 0
+
+
+class SnapshotStatus(StrEnum):
+    """Cinder's snapshot statuses (FIELDS.md 5); Safehold's flows use the first six."""
+
+    CREATING = "creating"
+    AVAILABLE = "available"
+    BACKING_UP = "backing-up"
+    DELETING = "deleting"
+    ERROR = "error"
+    ERROR_DELETING = "error_deleting"
+    DELETED = "deleted"
+    UNMANAGING = "unmanaging"
+    RESTORING = "restoring"
+    UPDATING = "updating"
+
+
+class Snapshot(SQLModel, table=True):
+    """A point-in-time copy of a volume's bytes, kept as a file beside the volumes."""
+
+    __tablename__ = "snapshots"
+
+    id: str = Field(primary_key=True, max_length=36)
+    project_id: str = Field(index=True, max_length=255)
+    user_id: str = Field(max_length=255)
+    volume_id: str = Field(index=True, max_length=36)
+    name: str | None = Field(default=None, max_length=255)
+    description: str | None = Field(default=None, max_length=255)
+    status: str = Field(default=SnapshotStatus.CREATING, max_length=32, index=True)
+    # The status to return to after a backup of the snapshot (always available today).
+    previous_status: str | None = Field(default=None, max_length=32)
+    size: int = 0  # GiB of the source volume
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", JSON))
+    progress: str = Field(default="0%", max_length=8)  # Cinder's "NN%"
+    group_snapshot_id: str | None = Field(default=None, max_length=36)
+    consumes_quota: bool = True
+    path: str = Field(max_length=4096)  # where the point-in-time copy lives
+    fail_reason: str | None = None
+    flow_run_id: str | None = Field(default=None, max_length=36)
+    op_token: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime | None = None
+
+
+class VolumeAttachment(SQLModel, table=True):
+    """A volume attached to an instance (os-attach); the volume is in-use while it exists."""
+
+    __tablename__ = "volume_attachments"
+
+    id: str = Field(primary_key=True, max_length=36)
+    volume_id: str = Field(index=True, max_length=36)
+    instance_uuid: str | None = Field(default=None, max_length=36)
+    attached_host: str | None = Field(default=None, max_length=255)
+    mountpoint: str = Field(max_length=255)
+    attach_mode: str = Field(default="rw", max_length=2)
+    attached_at: datetime = Field(default_factory=utcnow)

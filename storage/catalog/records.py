@@ -15,6 +15,12 @@ def backup_record(backup: Backup) -> dict[str, Any]:
         record[key] = value.isoformat() if isinstance(value, datetime) else value
     # Orchestration state is not part of the record: it means nothing after a restore
     # of the catalog from storage.
-    for key in ("flow_run_id", "op_token", "progress_done", "progress_total"):
+    for key in (
+        "flow_run_id",
+        "op_token",
+        "progress_done",
+        "progress_total",
+        "temp_snapshot_path",
+    ):
         record.pop(key, None)
     return record

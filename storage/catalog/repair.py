@@ -5,17 +5,20 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from storage.catalog.backups import backup_for_volume_run, fail_operation
-from storage.catalog.models import Backup, Volume
+from storage.catalog.models import Backup, Snapshot, Volume
+from storage.catalog.snapshots import fail_snapshot
 from storage.catalog.volumes import fail_volume
 
 # Prefect state types after which a run will never move the row on.
 ENDED_BADLY = frozenset({"FAILED", "CRASHED", "CANCELLED"})
 
 
-def repair_after_run(*, session: Session, record: Backup | Volume, reason: str) -> bool:
+def repair_after_run(*, session: Session, record: Backup | Volume | Snapshot, reason: str) -> bool:
     """Move a record (and what its run held) to its terminal error state; idempotent."""
     if isinstance(record, Backup):
         return fail_operation(session=session, backup_id=record.id, reason=reason)
+    if isinstance(record, Snapshot):
+        return fail_snapshot(session=session, snapshot_id=record.id, reason=reason)
     backup = backup_for_volume_run(session=session, volume=record)
     if backup is not None:
         return fail_operation(session=session, backup_id=backup.id, reason=reason)

@@ -6,12 +6,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import delete
+from sqlmodel import Session, col, func, select
 
 from storage.catalog import lifecycle
 from storage.catalog.cas import compare_and_set, require
-from storage.catalog.models import Volume, VolumeStatus, utcnow
-from storage.errors import InvalidStatus, RecordNotFound
+from storage.catalog.models import Snapshot, Volume, VolumeAttachment, VolumeStatus, utcnow
+from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
 
 GIB = 1024**3
 DELETABLE = frozenset(
@@ -101,9 +102,19 @@ def begin_volume_delete(*, session: Session, volume_id: str, project_id: str | N
         f"to a group, have snapshots or be disassociated from snapshots after volume "
         f"transfer, but current status is {volume.status}.",
     )
+    # Counted after the compare-and-set: a snapshot begun concurrently either committed
+    # first (and is seen here) or finds the volume deleting and is refused.
+    if _snapshot_count(session, volume_id):
+        session.rollback()
+        raise InvalidRequest(f"Invalid volume: Volume {volume_id} has snapshots.")
     session.commit()
     session.refresh(volume)
     return volume
+
+
+def _snapshot_count(session: Session, volume_id: str) -> int:
+    stmt = select(func.count()).select_from(Snapshot).where(Snapshot.volume_id == volume_id)
+    return int(session.exec(stmt).one())
 
 
 def reset_volume_status(*, session: Session, volume_id: str, status: str) -> Volume:
@@ -158,9 +169,10 @@ def fail_volume(*, session: Session, volume_id: str, reason: str) -> bool:
 
 
 def delete_volume_row(*, session: Session, volume_id: str) -> None:
-    """Remove a volume row that is being deleted; idempotent."""
+    """Remove a volume row (and attachments an admin reset left behind); idempotent."""
     volume = session.get(Volume, volume_id)
     if volume is not None:
+        session.exec(delete(VolumeAttachment).where(col(VolumeAttachment.volume_id) == volume_id))
         session.delete(volume)
         session.commit()
 

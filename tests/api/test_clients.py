@@ -6,14 +6,10 @@ with the RecordingLauncher (the real-Prefect end-to-end test lives in tests/e2e)
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import openstack
 import pytest
-import uvicorn
 from cinderclient import client as cinder_client
 from cinderclient import exceptions as cinder_exceptions
 from cinderclient.contrib.noauth import CinderNoAuthPlugin
@@ -23,6 +19,7 @@ from sqlmodel import Session
 
 from storage import catalog
 from storage.catalog import VolumeStatus
+from tests.live import serve
 
 from .helpers import PROJECT, USER
 
@@ -30,22 +27,8 @@ from .helpers import PROJECT, USER
 @pytest.fixture
 def base_url(app: FastAPI) -> Iterator[str]:
     """The app served by uvicorn in a thread; yields its root URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve(app) as url:
+        yield url
 
 
 def _make_available(app: FastAPI, volume_id: str) -> None:

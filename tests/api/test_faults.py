@@ -59,10 +59,10 @@ def test_unknown_route_is_item_not_found(client: TestClient) -> None:
 
 
 def test_wrong_method_is_bad_method_with_allow(client: TestClient) -> None:
-    response = client.put(f"/v3/{PROJECT}/backups/detail", headers=headers())
+    response = client.delete(f"/v3/{PROJECT}/backups", headers=headers())
     assert response.status_code == 405
     assert response.json()["badMethod"]["code"] == 405
-    assert "GET" in response.headers["allow"]
+    assert "POST" in response.headers["allow"]
 
 
 def test_malformed_json_is_bad_request(client: TestClient) -> None:

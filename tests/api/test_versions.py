@@ -30,11 +30,13 @@ def _expected(base: str) -> dict[str, object]:
     }
 
 
-def test_root_lists_v3_with_300_and_no_location(client: TestClient) -> None:
+def test_root_lists_v3_then_v2_with_300_and_no_location(client: TestClient) -> None:
     response = client.get("/")
     assert response.status_code == 300
     assert "location" not in response.headers
-    assert response.json() == {"versions": [_expected("http://testserver")]}
+    v3, v2 = response.json()["versions"]  # the v2 entry is checked in test_v2
+    assert v3 == _expected("http://testserver")
+    assert v2["id"] == "v2.0"
 
 
 @pytest.mark.parametrize("path", ["/v3", "/v3/"])

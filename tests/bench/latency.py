@@ -33,16 +33,10 @@ class Api:
         )
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        resp = self.http.post(f"{self.base}/{path}", json=body, timeout=30)
-        resp.raise_for_status()
-        result: dict[str, Any] = resp.json()
-        return result
+        return _json(self.http.post(f"{self.base}/{path}", json=body, timeout=30))
 
     def get(self, path: str) -> dict[str, Any]:
-        resp = self.http.get(f"{self.base}/{path}", timeout=30)
-        resp.raise_for_status()
-        result: dict[str, Any] = resp.json()
-        return result
+        return _json(self.http.get(f"{self.base}/{path}", timeout=30))
 
     def wait(self, kind: str, obj_id: str, statuses: set[str]) -> tuple[dict[str, Any], float]:
         """Poll every POLL s until the object's status is in ``statuses``; (object, seconds)."""
@@ -55,6 +49,16 @@ class Api:
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"{kind} {obj_id} stuck in {obj['status']}")
             time.sleep(POLL)
+
+
+def _json(resp: requests.Response) -> dict[str, Any]:
+    """The JSON body of a 2xx answer; otherwise an error naming the request and the body."""
+    if not resp.ok:
+        raise RuntimeError(
+            f"{resp.request.method} {resp.url} -> {resp.status_code}: {resp.text[:300]}"
+        )
+    result: dict[str, Any] = resp.json()
+    return result
 
 
 async def _flow_run_starts(prefect_api: str, backup_ids: list[str]) -> dict[str, datetime]:

@@ -1,0 +1,98 @@
+"""Cinder backup records: export_record and import_record (FIELDS.md 3.6), admin only.
+
+Neither starts a flow run. Export is a catalog read. Import is the API's one synchronous
+read of the backup store: the backup's manifest must exist, verify and carry the same
+record id before the row is inserted, available (docs/api.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.auth import require_admin
+from api.deps import ContextDep, SessionDep, SettingsDep, ViewDep
+from api.faults import Fault
+from api.schemas import BackupRecordBody
+from api.views.backups import backup_summary
+from storage import catalog
+from storage.catalog import ImportedRecord
+from storage.errors import CorruptData, InvalidKey, ObjectNotFound, TransientStorageError
+from storage.format.scan import read_committed
+from storage.layout import manifest_key
+from storage.objects import open_store_from_settings
+from storage.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Mounted under /v3 and /v2 by api.trees.include_cinder.
+router = APIRouter(prefix="/{project_id}/backups", tags=["backup records"])
+
+
+@router.get("/{backup_id}/export_record")
+def export_record(
+    backup_id: str, context: ContextDep, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """200 `{"backup-record": {backup_service, backup_url}}`; 403 non-admin, 400 unless
+    available, 404 unknown or another project's."""
+    require_admin(context, "backup:export-import")
+    service, url = catalog.export_backup(
+        session=session,
+        backup_id=backup_id,
+        project_id=context.project_id,
+        store_url=settings.resolved_backup_url(),
+    )
+    logger.info("backup %s: record exported", backup_id)
+    return {"backup-record": {"backup_service": service, "backup_url": url}}
+
+
+def _check_stored(settings: Settings, record: ImportedRecord) -> None:
+    """400 unless the backup's manifest exists, verifies and matches the record."""
+    try:
+        stored = read_committed(open_store_from_settings(settings), record.id)
+    except ObjectNotFound:
+        raise Fault(
+            400,
+            f"Invalid backup: the data of backup {record.id} is not in the backup store "
+            f"(no {manifest_key(record.id)}).",
+        ) from None
+    except (CorruptData, InvalidKey) as exc:
+        raise Fault(
+            400, f"Invalid backup: the stored data of backup {record.id} is unusable: {exc}"
+        ) from None
+    except TransientStorageError as exc:
+        logger.warning("backup %s: import could not read the store: %s", record.id, exc)
+        raise Fault(503, "The backup store is unavailable; nothing was imported.") from None
+    if stored.manifest.parent_id != record.parent_id:
+        raise Fault(
+            400,
+            f"Invalid backup: the record names parent {record.parent_id} but the stored "
+            f"backup {record.id} was written against {stored.manifest.parent_id}.",
+        )
+
+
+@router.post("/import_record", status_code=201)
+def import_record(
+    body: BackupRecordBody,
+    context: ContextDep,
+    view: ViewDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """201 `{"backup": summary}`: the backup, available in the caller's project."""
+    require_admin(context, "backup:backup-import")
+    spec = body.backup_record
+    record = catalog.decode_record(spec.backup_url)
+    # Cheap catalog refusals first, so a duplicate never costs a store read.
+    catalog.check_import(session=session, record=record, backup_service=spec.backup_service)
+    _check_stored(settings, record)
+    backup = catalog.import_backup(
+        session=session,
+        record=record,
+        backup_service=spec.backup_service,
+        project_id=context.project_id,
+        user_id=context.user_id,
+    )
+    return {"backup": backup_summary(backup, view)}

@@ -1,0 +1,325 @@
+"""Cinder snapshots: create, list, show, update, delete, metadata, admin actions (FIELDS.md 5).
+
+Mounted under /v3 and /v2 by api.trees.include_cinder: v2 is these handlers at 3.0.
+A snapshot is a point-in-time copy of a volume's file, made by the create-snapshot flow.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request, Response
+from sqlmodel import Session
+
+from api.auth import Context, require_admin, visible_project
+from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
+from api.faults import Fault
+from api.follow import settle_snapshots
+from api.listing import ListQuery, next_links, parse_list_query
+from api.microversion import APIVersion
+from api.runs import Runs, launch
+from api.schemas import parse_value
+from api.snapshot_schemas import (
+    MetaBody,
+    MetadataBody,
+    SnapshotCreateBody,
+    SnapshotResetStatus,
+    SnapshotUpdateBody,
+)
+from api.views.common import ViewContext
+from api.views.snapshots import snapshot_detail, snapshot_summary
+from storage import catalog
+from storage.catalog import Snapshot
+from storage.catalog.snapshots import FILTER_KEYS
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/{project_id}/snapshots", tags=["snapshots"])
+
+
+def _force(force: bool | None, version: APIVersion) -> bool:
+    """Cinder's force flag: needed for in-use volumes below 3.66, then implied."""
+    if version < (3, 66):
+        return bool(force)
+    if force is False:
+        raise Fault(
+            400,
+            "Invalid value 'False' for force: from microversion 3.66 a snapshot of an "
+            "in-use volume needs no force flag, and force=false is not allowed.",
+        )
+    return True
+
+
+@router.post("", status_code=202)
+def create_snapshot(
+    body: SnapshotCreateBody,
+    context: ContextDep,
+    view: ViewDep,
+    session: SessionDep,
+    runs: RunsDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """202 `{"snapshot": ...}` in creating; create-snapshot copies the volume's file."""
+    spec = body.snapshot
+    snapshot = catalog.begin_snapshot(
+        session=session,
+        project_id=context.project_id,
+        user_id=context.user_id,
+        volume_id=spec.volume_id,
+        snapshots_dir=settings.snapshots_dir,
+        name=spec.name if spec.name is not None else spec.display_name,
+        description=(
+            spec.description if spec.description is not None else spec.display_description
+        ),
+        metadata=spec.metadata,
+        force=_force(spec.force, view.version),
+    )
+    logger.info("snapshot %s of volume %s: creating", snapshot.id, snapshot.volume_id)
+    _launch(session, runs, "create_snapshot", snapshot)
+    return {"snapshot": snapshot_detail(snapshot, view, extended=False)}
+
+
+def _launch(session: Session, runs: Runs, operation: str, snapshot: Snapshot) -> None:
+    launch(
+        session=session,
+        runs=runs,
+        operation=operation,
+        record=snapshot,
+        parameters={"snapshot_id": snapshot.id},
+    )
+
+
+def _page(
+    request: Request, context: Context, view: ViewContext, session: Session
+) -> tuple[ListQuery, list[Snapshot], int]:
+    query = parse_list_query(
+        request.query_params,
+        version=view.version,
+        filter_keys=FILTER_KEYS,
+        is_admin=context.is_admin,
+    )
+    # all_tenants is honoured for admins only; anyone else silently sees their project.
+    project = None if context.is_admin and query.all_tenants else context.project_id
+    rows, total = catalog.list_snapshots(
+        session=session,
+        project_id=project,
+        filters=query.filters,
+        sort=query.sort,
+        limit=query.limit,
+        marker=query.marker,
+        offset=query.offset,
+    )
+    return query, rows, total
+
+
+def _collection(
+    request: Request,
+    view: ViewContext,
+    page: tuple[ListQuery, list[Snapshot], int],
+    items: list[dict[str, Any]],
+) -> dict[str, Any]:
+    query, rows, total = page
+    body: dict[str, Any] = {"snapshots": items}
+    body.update(next_links(request.url, rows, query.limit, "snapshots"))
+    if query.with_count and view.version >= (3, 45):
+        body["count"] = total
+    return body
+
+
+@router.get("")
+def list_snapshots(
+    request: Request, context: ContextDep, view: ViewDep, session: SessionDep
+) -> dict[str, Any]:
+    """`{"snapshots": [summary]}` (+ snapshots_links when the page is full, + count)."""
+    page = _page(request, context, view, session)
+    return _collection(request, view, page, [snapshot_summary(s) for s in page[1]])
+
+
+@router.get("/detail")
+def list_snapshots_detail(
+    request: Request, context: ContextDep, view: ViewDep, session: SessionDep, runs: RunsDep
+) -> dict[str, Any]:
+    """`{"snapshots": [detail]}`; statuses follow their flow runs."""
+    page = _page(request, context, view, session)
+    settle_snapshots(session=session, runs=runs, snapshots=page[1])
+    items = [snapshot_detail(s, view, extended=True) for s in page[1]]
+    return _collection(request, view, page, items)
+
+
+def _get(session: Session, context: Context, snapshot_id: str) -> Snapshot:
+    return catalog.get_snapshot(
+        session=session, snapshot_id=snapshot_id, project_id=visible_project(context)
+    )
+
+
+@router.get("/{snapshot_id}")
+def show_snapshot(
+    snapshot_id: str, context: ContextDep, view: ViewDep, session: SessionDep, runs: RunsDep
+) -> dict[str, Any]:
+    """`{"snapshot": detail}`; 404 for a snapshot of another project."""
+    snapshot = _get(session, context, snapshot_id)
+    settle_snapshots(session=session, runs=runs, snapshots=[snapshot])
+    return {"snapshot": snapshot_detail(snapshot, view, extended=True)}
+
+
+@router.put("/{snapshot_id}")
+def update_snapshot(
+    snapshot_id: str,
+    body: SnapshotUpdateBody,
+    context: ContextDep,
+    view: ViewDep,
+    session: SessionDep,
+) -> dict[str, Any]:
+    """200 `{"snapshot": ...}` with the new name/description; 400 when neither is given."""
+    spec = body.snapshot
+    sent = spec.model_fields_set
+    if not sent:
+        raise Fault(
+            400,
+            "Invalid input for field/attribute snapshot. At least one of name, description, "
+            "display_name or display_description is required.",
+        )
+    changes: dict[str, str | None] = {}
+    if sent & {"name", "display_name"}:
+        changes["name"] = spec.name if "name" in sent else spec.display_name
+    if sent & {"description", "display_description"}:
+        changes["description"] = (
+            spec.description if "description" in sent else spec.display_description
+        )
+    snapshot = catalog.update_snapshot(
+        session=session,
+        snapshot_id=snapshot_id,
+        project_id=visible_project(context),
+        changes=changes,
+    )
+    return {"snapshot": snapshot_detail(snapshot, view, extended=False)}
+
+
+def _begin_delete(
+    session: Session, runs: Runs, context: Context, snapshot_id: str, *, force: bool
+) -> None:
+    project = visible_project(context)
+    current = catalog.get_snapshot(session=session, snapshot_id=snapshot_id, project_id=project)
+    # A crashed run must not keep the snapshot "creating" forever: settle before guarding.
+    settle_snapshots(session=session, runs=runs, snapshots=[current])
+    snapshot = catalog.begin_snapshot_delete(
+        session=session, snapshot_id=snapshot_id, project_id=project, force=force
+    )
+    logger.info("snapshot %s: deleting%s", snapshot.id, " (forced)" if force else "")
+    _launch(session, runs, "delete_snapshot", snapshot)
+
+
+@router.delete("/{snapshot_id}", status_code=202, response_class=Response)
+def delete_snapshot(
+    snapshot_id: str, context: ContextDep, session: SessionDep, runs: RunsDep
+) -> Response:
+    """202, empty; 400 unless available or error."""
+    _begin_delete(session, runs, context, snapshot_id, force=False)
+    return Response(status_code=202)
+
+
+@router.post("/{snapshot_id}/action", status_code=202, response_class=Response)
+def snapshot_action(
+    snapshot_id: str,
+    body: Annotated[dict[str, Any], Body()],
+    context: ContextDep,
+    session: SessionDep,
+    runs: RunsDep,
+) -> Response:
+    """Admin actions `os-reset_status` and `os-force_delete`, 202 and empty."""
+    if len(body) != 1:
+        raise Fault(400, "Invalid request body: exactly one action is expected.")
+    ((action, value),) = body.items()
+    if action == "os-reset_status":
+        require_admin(context, "volume_extension:snapshot_admin_actions:reset_status")
+        spec = parse_value(SnapshotResetStatus, value, action)
+        catalog.reset_snapshot_status(session=session, snapshot_id=snapshot_id, status=spec.status)
+        logger.warning(
+            "snapshot %s: status reset to %s by %s", snapshot_id, spec.status, context.user_id
+        )
+    elif action == "os-force_delete":
+        require_admin(context, "volume_extension:snapshot_admin_actions:force_delete")
+        _begin_delete(session, runs, context, snapshot_id, force=True)
+    else:
+        raise Fault(400, f"There is no such action: {action}")
+    return Response(status_code=202)
+
+
+# -- metadata ---------------------------------------------------------------------------
+
+
+@router.get("/{snapshot_id}/metadata")
+def show_metadata(snapshot_id: str, context: ContextDep, session: SessionDep) -> dict[str, Any]:
+    """`{"metadata": {...}}`."""
+    return {"metadata": dict(_get(session, context, snapshot_id).meta)}
+
+
+def _set_metadata(
+    session: Session, context: Context, snapshot_id: str, body: MetadataBody, *, replace: bool
+) -> dict[str, Any]:
+    metadata = catalog.set_snapshot_metadata(
+        session=session,
+        snapshot_id=snapshot_id,
+        project_id=visible_project(context),
+        metadata=body.metadata,
+        replace=replace,
+    )
+    return {"metadata": metadata}
+
+
+@router.post("/{snapshot_id}/metadata")
+def merge_metadata(
+    snapshot_id: str, body: MetadataBody, context: ContextDep, session: SessionDep
+) -> dict[str, Any]:
+    """Create or update the given keys, keep the others; `{"metadata": <all of it>}`."""
+    return _set_metadata(session, context, snapshot_id, body, replace=False)
+
+
+@router.put("/{snapshot_id}/metadata")
+def replace_metadata(
+    snapshot_id: str, body: MetadataBody, context: ContextDep, session: SessionDep
+) -> dict[str, Any]:
+    """Replace the whole metadata; `{"metadata": <the new dict>}`."""
+    return _set_metadata(session, context, snapshot_id, body, replace=True)
+
+
+@router.get("/{snapshot_id}/metadata/{key}")
+def show_metadata_key(
+    snapshot_id: str, key: str, context: ContextDep, session: SessionDep
+) -> dict[str, Any]:
+    """`{"meta": {key: value}}`; 404 when the key is absent."""
+    metadata = _get(session, context, snapshot_id).meta
+    if key not in metadata:
+        raise Fault(404, "Metadata item was not found.")
+    return {"meta": {key: metadata[key]}}
+
+
+@router.put("/{snapshot_id}/metadata/{key}")
+def update_metadata_key(
+    snapshot_id: str, key: str, body: MetaBody, context: ContextDep, session: SessionDep
+) -> dict[str, Any]:
+    """Set one key; 400 unless the body holds exactly that key."""
+    if key not in body.meta:
+        raise Fault(400, "Request body and URI mismatch")
+    if len(body.meta) > 1:
+        raise Fault(400, "Request body contains too many items")
+    catalog.set_snapshot_metadata(
+        session=session,
+        snapshot_id=snapshot_id,
+        project_id=visible_project(context),
+        metadata=body.meta,
+        replace=False,
+    )
+    return {"meta": dict(body.meta)}
+
+
+@router.delete("/{snapshot_id}/metadata/{key}", response_class=Response)
+def delete_metadata_key(
+    snapshot_id: str, key: str, context: ContextDep, session: SessionDep
+) -> Response:
+    """200, empty; 404 when the snapshot or the key is absent."""
+    catalog.delete_snapshot_metadata_key(
+        session=session, snapshot_id=snapshot_id, project_id=visible_project(context), key=key
+    )
+    return Response(status_code=200)

@@ -1,0 +1,57 @@
+"""Cinder list semantics over any table: sort keys, marker, offset, limit, total count."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from sqlmodel import Session, SQLModel, col, func, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from storage.errors import InvalidRequest, RecordNotFound
+
+T = TypeVar("T", bound=SQLModel)
+
+
+def page(
+    session: Session,
+    stmt: SelectOfScalar[T],
+    model: type[T],
+    *,
+    sort_keys: Mapping[str, str],
+    sort: Sequence[tuple[str, str]],
+    limit: int | None,
+    marker: str | None,
+    offset: int,
+) -> tuple[list[T], int]:
+    """One page of `stmt`'s rows and the total matching count.
+
+    InvalidRequest for a sort key outside `sort_keys` (wire name -> column) or a bad
+    direction; RecordNotFound for a marker that is not among the matching rows.
+    """
+    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = list(session.exec(stmt.order_by(*_order_by(model, sort_keys, sort))))
+    start = offset
+    if marker is not None:
+        ids = [getattr(row, "id") for row in rows]  # noqa: B009 (T has no declared id)
+        if marker not in ids:
+            raise RecordNotFound("Marker", marker)
+        start = ids.index(marker) + 1 + offset
+    end = None if limit is None else start + limit
+    return rows[start:end], int(total)
+
+
+def _order_by(
+    model: type[SQLModel], sort_keys: Mapping[str, str], sort: Sequence[tuple[str, str]]
+) -> list[Any]:
+    clauses: list[Any] = []
+    for key, direction in sort:
+        if key not in sort_keys:
+            raise InvalidRequest(f"Invalid sort key: {key}")
+        if direction not in ("asc", "desc"):
+            raise InvalidRequest(f"Invalid sort direction: {direction}")
+        column = col(getattr(model, sort_keys[key]))
+        clauses.append(column.asc() if direction == "asc" else column.desc())
+    # A stable tiebreak keeps markers meaningful when keys collide.
+    clauses.append(col(getattr(model, "id")).desc())  # noqa: B009
+    return clauses
