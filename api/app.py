@@ -13,6 +13,7 @@ from api.launcher import Launcher, open_prefect_launcher
 from api.microversion import MicroversionMiddleware
 from api.routes import backup_actions, backups, snapshots, versions, volumes
 from api.routes import catalog as catalog_routes
+from api.routes import progress as progress_routes
 from api.routes import records as record_routes
 from api.trees import include_cinder
 from storage import catalog
@@ -58,4 +59,5 @@ def create_app(settings: Settings, launcher: Launcher | None = None) -> FastAPI:
         snapshots.router,
     )
     app.include_router(catalog_routes.router)
+    app.include_router(progress_routes.router)
     return app

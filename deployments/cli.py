@@ -7,6 +7,7 @@ import logging
 import sys
 
 from deployments.api_server import main as api_main
+from deployments.progress import follow
 from deployments.rebuild import main as rebuild_main
 from deployments.runner import main as runner_main
 from deployments.supervisor import run
@@ -24,10 +25,19 @@ def main(argv: list[str] | None = None) -> int:
         "rebuild-catalog",
         help="re-create missing backup rows from the backup store (no Prefect needed)",
     )
+    watch = sub.add_parser("progress", help="follow a backup's operation with a progress bar")
+    watch.add_argument("backup_id")
+    watch.add_argument("--project", required=True, help="project id of the backup")
+    watch.add_argument("--user", default="admin", help="noauth user id (default: admin)")
+    watch.add_argument("--url", help="API root (default: from SAFEHOLD_HOST/API_PORT)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.command in (None, "run"):
         return run(Settings())
+    if args.command == "progress":
+        settings = Settings()
+        url = args.url or f"http://{settings.host}:{settings.api_port}"
+        return follow(url, args.project, args.backup_id, f"{args.user}:{args.project}")
     if args.command == "rebuild-catalog":
         return rebuild_main(Settings(), sys.stdout)
     if args.command == "runner":

@@ -204,6 +204,8 @@ def begin_restore(
         restore_volume_id=volume.id,
         op_token=str(uuid.uuid4()),
         fail_reason=None,
+        # Progress now counts the restore's bytes, from zero.
+        progress_done=0,
     )
     require(changed, "Invalid backup: Backup status must be available")
     session.commit()
