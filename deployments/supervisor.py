@@ -17,6 +17,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.deployments.flow_runs import arun_deployment
 
 from deployments.environment import prefect_api_url, service_env
+from flows.limits import DATA_LIMIT
 from flows.registry import DEPLOYMENT, FLOWS
 from storage.settings import Settings
 
@@ -143,6 +144,7 @@ def run(settings: Settings) -> int:
                 ],
             )
         _wait_http(prefect_api_url(settings) + "/health", "Prefect server")
+        asyncio.run(_ensure_limits(prefect_api_url(settings), settings))
         sup.spawn("runner", [sys.executable, "-m", "deployments.runner"])
         asyncio.run(_deployments_ready(prefect_api_url(settings)))
         asyncio.run(_submit_reconcile(prefect_api_url(settings)))
@@ -152,6 +154,14 @@ def run(settings: Settings) -> int:
         return sup.watch()
     finally:
         sup.stop()
+
+
+async def _ensure_limits(api_url: str, settings: Settings) -> None:
+    # Created (or resized) here, before any run can ask for a slot with strict=True.
+    async with PrefectClient(api_url) as client:
+        await client.upsert_global_concurrency_limit_by_name(
+            DATA_LIMIT, settings.max_data_operations
+        )
 
 
 async def _submit_reconcile(api_url: str) -> None:

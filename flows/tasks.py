@@ -15,6 +15,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from flows import context
+from flows.limits import data_slot
 from flows.progress import run_with_progress
 from flows.retry import STORAGE_TASK
 from storage import catalog, format
@@ -147,7 +148,8 @@ async def write_backup(
             progress=progress,
         )
 
-    return await run_with_progress(work, model=Backup, record_id=backup.id, label="backup")
+    async with data_slot():
+        return await run_with_progress(work, model=Backup, record_id=backup.id, label="backup")
 
 
 @task(cache_policy=NO_CACHE, timeout_seconds=24 * 3600, **STORAGE_TASK)
@@ -162,7 +164,8 @@ async def restore_backup(backup_id: str, target_path: str) -> int:
             progress=progress,
         )
 
-    return await run_with_progress(work, model=Backup, record_id=backup_id, label="restore")
+    async with data_slot():
+        return await run_with_progress(work, model=Backup, record_id=backup_id, label="restore")
 
 
 @task(cache_policy=NO_CACHE, **STORAGE_TASK)

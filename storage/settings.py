@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     admin_users: str = "admin"
     # Test-only chaos switch: a JSON file naming store faults to inject (docs/operations.md).
     fault_file: Path | None = None
+    # Data movements (backup/restore) running at once across all runners: a Prefect
+    # global concurrency limit that the start-up creates (docs/operations.md).
+    max_data_operations: int = 4
 
     @property
     def data_path(self) -> Path:

@@ -14,6 +14,7 @@ import requests
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
+from flows.limits import DATA_LIMIT
 from tests.e2e.conftest import Service
 from tests.e2e.helpers import MIB, cinder, wait_for, write_mixed
 
@@ -42,16 +43,29 @@ def test_progress_is_visible_in_api_prefect_and_cli(service: Service) -> None:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAFEHOLD_")}
     cli = subprocess.run(
-        [sys.executable, "-m", "deployments.cli", "progress", backup.id,
-         "--project", PROJECT, "--url", service.url],
-        env=env, capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "deployments.cli",
+            "progress",
+            backup.id,
+            "--project",
+            PROJECT,
+            "--url",
+            service.url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert "available" in cli.stdout
 
     resp = requests.get(
         f"{service.url}/v1/{PROJECT}/backups/{backup.id}/progress",
-        headers={"X-Auth-Token": f"admin:{PROJECT}"}, timeout=10,
+        headers={"X-Auth-Token": f"admin:{PROJECT}"},
+        timeout=10,
     )
     body = resp.json()["progress"]
     assert body["status"] == "available" and body["percent"] == 100.0
@@ -59,3 +73,14 @@ def test_progress_is_visible_in_api_prefect_and_cli(service: Service) -> None:
 
     progress = [a for a in _artifacts(service, body["flow_run_id"]) if a.type == "progress"]
     assert progress and progress[-1].data == 100.0
+
+
+def test_data_movement_is_bounded_by_a_prefect_limit(service: Service) -> None:
+    async def read() -> Any:
+        async with PrefectClient(service.prefect_api) as client:
+            return await client.read_global_concurrency_limit_by_name(DATA_LIMIT)
+
+    limit = asyncio.run(read())
+    assert (limit.limit, limit.active) == (4, True)
+    # Every earlier backup and restore of this session released its slot.
+    assert limit.active_slots == 0
