@@ -64,3 +64,9 @@ def require_admin(context: Context, action: str) -> None:
 def visible_project(context: Context) -> str | None:
     """The project filter for reading one resource: admins see every project (Cinder)."""
     return None if context.is_admin else context.project_id
+
+
+def list_project(context: Context, all_tenants: bool) -> str | None:
+    """The project a list covers: every project (None) for an admin asking all_tenants;
+    anyone else's all_tenants is silently ignored (Cinder)."""
+    return None if context.is_admin and all_tenants else context.project_id

@@ -13,9 +13,9 @@ from typing import Final
 from fastapi import Request
 from sqlmodel import Session
 
-from api.auth import Context
+from api.auth import Context, list_project
 from api.faults import Fault
-from api.listing import ListQuery, parse_list_query
+from api.listing import ListQuery, Page, fetch_page, parse_list_query
 from api.microversion import APIVersion
 from api.views.common import ViewContext
 from storage import catalog
@@ -49,21 +49,12 @@ def backup_list_query(request: Request, context: Context, version: APIVersion) -
 
 def backup_page(
     request: Request, context: Context, view: ViewContext, session: Session
-) -> tuple[ListQuery, list[Backup], int]:
-    """(query, this page's rows, total matching) in the caller's project (admin: all_tenants)."""
+) -> Page[Backup]:
+    """The requested page in the caller's project (admin: all_tenants); Fault 400 as
+    backup_list_query, InvalidRequest / RecordNotFound as the catalog raises them."""
     query = backup_list_query(request, context, view.version)
-    # all_tenants is honoured for admins only; anyone else silently sees their project.
-    project = None if context.is_admin and query.all_tenants else context.project_id
     columns = _filter_keys(view.version) | ADMIN_KEYS
     if any(key not in columns for key in query.filters):
-        return query, [], 0  # an admin's filter on something backups do not have
-    rows, total = catalog.list_backups(
-        session=session,
-        project_id=project,
-        filters=query.filters,
-        sort=query.sort,
-        limit=query.limit,
-        marker=query.marker,
-        offset=query.offset,
-    )
-    return query, rows, total
+        return Page(query, [], 0)  # an admin's filter on something backups do not have
+    project = list_project(context, query.all_tenants)
+    return fetch_page(catalog.list_backups, session=session, project_id=project, query=query)

@@ -18,6 +18,9 @@ from storage.catalog import (
     Snapshot,
     Volume,
     backup_for_volume_run,
+    get_backup,
+    get_snapshot,
+    get_volume,
     repair_after_run,
     run_end_reason,
 )
@@ -50,6 +53,34 @@ def settle_snapshots(*, session: Session, runs: Runs, snapshots: Sequence[Snapsh
         runs,
         [(s, s.flow_run_id) for s in snapshots if s.status in SNAPSHOT_TRANSITIONAL],
     )
+
+
+def settled_backup(
+    *, session: Session, runs: Runs, backup_id: str, project_id: str | None
+) -> Backup:
+    """The backup as its run left it (repaired if that run ended badly); RecordNotFound
+    when missing or another project's (project_id None: any project's)."""
+    backup = get_backup(session=session, backup_id=backup_id, project_id=project_id)
+    settle_backups(session=session, runs=runs, backups=[backup])
+    return backup
+
+
+def settled_volume(
+    *, session: Session, runs: Runs, volume_id: str, project_id: str | None
+) -> Volume:
+    """The volume as its driving run left it; RecordNotFound as settled_backup."""
+    volume = get_volume(session=session, volume_id=volume_id, project_id=project_id)
+    settle_volumes(session=session, runs=runs, volumes=[volume])
+    return volume
+
+
+def settled_snapshot(
+    *, session: Session, runs: Runs, snapshot_id: str, project_id: str | None
+) -> Snapshot:
+    """The snapshot as its run left it; RecordNotFound as settled_backup."""
+    snapshot = get_snapshot(session=session, snapshot_id=snapshot_id, project_id=project_id)
+    settle_snapshots(session=session, runs=runs, snapshots=[snapshot])
+    return snapshot
 
 
 def _driving_run(session: Session, volume: Volume) -> str | None:

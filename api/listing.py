@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Generic, Protocol, TypeVar
 from urllib.parse import urlencode
 
+from sqlmodel import Session
 from starlette.datastructures import URL, QueryParams
 
 from api.faults import Fault
 from api.microversion import APIVersion
 
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
 MAX_LIMIT: Final = 1000
+COUNT_SINCE: Final = APIVersion(3, 45)
 DEFAULT_SORT: Final = (("created_at", "desc"),)
 _NOT_FILTERS: Final = frozenset(
     {"limit", "marker", "offset", "sort", "sort_key", "sort_dir", "with_count", "all_tenants"}
@@ -120,3 +125,59 @@ def next_links(url: URL, rows: Sequence[Any], limit: int, collection: str) -> di
     query.append(("marker", rows[-1].id))
     href = str(url.replace(query=urlencode(query)))
     return {f"{collection}_links": [{"href": href, "rel": "next"}]}
+
+
+class Lister(Protocol[T_co]):
+    """A catalog list function (storage.catalog.list_backups, list_snapshots)."""
+
+    def __call__(
+        self,
+        *,
+        session: Session,
+        project_id: str | None,
+        filters: Mapping[str, str] | None,
+        sort: Sequence[tuple[str, str]],
+        limit: int | None,
+        marker: str | None,
+        offset: int,
+    ) -> tuple[Sequence[T_co], int]: ...
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list request: the parsed query, its rows and the total matching."""
+
+    query: ListQuery
+    rows: Sequence[T]
+    total: int
+
+    def body(
+        self, url: URL, collection: str, items: list[dict[str, Any]], version: APIVersion
+    ) -> dict[str, Any]:
+        """`{collection: items}`, + the next link when the page is full, + `count` when
+        asked for (with_count) from microversion 3.45."""
+        body: dict[str, Any] = {collection: items}
+        body.update(next_links(url, self.rows, self.query.limit, collection))
+        if self.query.with_count and version >= COUNT_SINCE:
+            body["count"] = self.total
+        return body
+
+
+def fetch_page(
+    lister: Lister[T], *, session: Session, project_id: str | None, query: ListQuery
+) -> Page[T]:
+    """The page `query` asks for, of `project_id`'s rows (None: every project's).
+
+    Raises what the catalog raises: InvalidRequest for a bad sort key, direction or
+    filter, RecordNotFound for an unknown marker.
+    """
+    rows, total = lister(
+        session=session,
+        project_id=project_id,
+        filters=query.filters,
+        sort=query.sort,
+        limit=query.limit,
+        marker=query.marker,
+        offset=query.offset,
+    )
+    return Page(query, rows, total)

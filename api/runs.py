@@ -76,15 +76,19 @@ def launch(
     runs: Runs,
     operation: str,
     record: Backup | Volume | Snapshot,
-    parameters: dict[str, Any],
+    parameters: dict[str, Any] | None = None,
 ) -> None:
     """Start the run driving `record`'s new transition and record its id on the row.
 
-    `record` must just have been moved to its transitional status (its op_token names
-    the attempt, so a repeated restore makes a new run). If the orchestrator cannot
-    take the run, the row goes to its failure status with the reason and LaunchError
-    propagates (503): nothing stays half-done.
+    The flow's parameters default to the record's id as `<kind>_id` (`backup_id`,
+    `volume_id`, `snapshot_id`). `record` must just have been moved to its transitional
+    status (its op_token names the attempt, so a repeated restore makes a new run). If
+    the orchestrator cannot take the run, the row goes to its failure status with the
+    reason and LaunchError propagates (503): nothing stays half-done.
     """
+    kind = type(record).__name__.lower()
+    if parameters is None:
+        parameters = {f"{kind}_id": record.id}
     try:
         run_id = runs.start(
             operation,
@@ -94,8 +98,8 @@ def launch(
         )
     except LaunchError:
         reason = f"could not start {flow_name(operation)}: the orchestrator is unavailable"
-        logger.warning("%s %s: %s", type(record).__name__.lower(), record.id, reason)
+        logger.warning("%s %s: %s", kind, record.id, reason)
         repair_after_run(session=session, record=record, reason=reason)
         raise
     attach_flow_run(session=session, record=record, flow_run_id=run_id)
-    logger.info("%s %s driven by flow run %s", type(record).__name__.lower(), record.id, run_id)
+    logger.info("%s %s driven by flow run %s", kind, record.id, run_id)

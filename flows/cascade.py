@@ -15,6 +15,7 @@ from prefect import flow
 
 from flows import context
 from flows.delete import delete_backup
+from flows.hooks import on_every_bad_end
 from storage import catalog
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,7 @@ def tree_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
         log.warning("backup tree %s: run %s ended, left %s", root, flow_run.id, failed)
 
 
-TREE_HOOKS: dict[str, Any] = {
-    "on_failure": [tree_run_ended],
-    "on_crashed": [tree_run_ended],
-    "on_cancellation": [tree_run_ended],
-}
+TREE_HOOKS = on_every_bad_end(tree_run_ended)
 
 
 @flow(name="delete-backup-tree", **TREE_HOOKS)

@@ -7,6 +7,7 @@ flow's: these hooks depend only on the run's parameters and a fresh catalog sess
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,18 +66,12 @@ def volume_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
             log.warning("volume %s: run %s ended %s", volume_id, flow_run.id, state.type.value)
 
 
-BACKUP_HOOKS: dict[str, Any] = {
-    "on_failure": [backup_run_ended],
-    "on_crashed": [backup_run_ended],
-    "on_cancellation": [backup_run_ended],
-}
-VOLUME_HOOKS: dict[str, Any] = {
-    "on_failure": [volume_run_ended],
-    "on_crashed": [volume_run_ended],
-    "on_cancellation": [volume_run_ended],
-}
-SNAPSHOT_HOOKS: dict[str, Any] = {
-    "on_failure": [snapshot_run_ended],
-    "on_crashed": [snapshot_run_ended],
-    "on_cancellation": [snapshot_run_ended],
-}
+def on_every_bad_end(hook: Callable[[Any, Any, Any], None]) -> dict[str, Any]:
+    """@flow keyword arguments that call `hook` however a run ends without finishing:
+    failed, crashed or cancelled."""
+    return {event: [hook] for event in ("on_failure", "on_crashed", "on_cancellation")}
+
+
+BACKUP_HOOKS = on_every_bad_end(backup_run_ended)
+VOLUME_HOOKS = on_every_bad_end(volume_run_ended)
+SNAPSHOT_HOOKS = on_every_bad_end(snapshot_run_ended)

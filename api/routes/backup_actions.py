@@ -14,10 +14,11 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Body, Depends, Response
 from sqlmodel import Session
 
+from api.actions import no_such_action, one_action
 from api.auth import Context, require_admin, visible_project
 from api.deps import ContextDep, RunsDep, SessionDep, VersionDep, ViewDep
 from api.faults import Fault
-from api.follow import settle_backups
+from api.follow import settled_backup
 from api.microversion import APIVersion
 from api.runs import Runs, launch
 from api.schemas import BackupResetStatus, BackupUpdateBody, parse_value, reject_unless
@@ -82,9 +83,7 @@ def backup_action(
     runs: RunsDep,
 ) -> Response:
     """202, empty: `os-reset_status` (to available/error) or `os-force_delete`; admin only."""
-    if len(body) != 1:
-        raise Fault(400, "Invalid request body: exactly one action is expected.")
-    ((action, value),) = body.items()
+    action, value = one_action(body)
     if action == "os-reset_status":
         require_admin(context, RESET_POLICY)
         spec = parse_value(BackupResetStatus, value, action)
@@ -93,15 +92,14 @@ def backup_action(
         require_admin(context, FORCE_DELETE_POLICY)
         _force_delete(backup_id, context, session, runs)
     else:
-        raise Fault(400, f"There is no such action: {action}")
+        raise no_such_action(action)
     return Response(status_code=202)
 
 
 def _settle(session: Session, runs: Runs, backup_id: str) -> None:
     # A run that already died is recorded as such (its own fail_reason, the volume it
     # held released) before the override looks at the status.
-    current = catalog.get_backup(session=session, backup_id=backup_id)
-    settle_backups(session=session, runs=runs, backups=[current])
+    settled_backup(session=session, runs=runs, backup_id=backup_id, project_id=None)
 
 
 def _reset_status(
@@ -116,10 +114,4 @@ def _force_delete(backup_id: str, context: Context, session: Session, runs: Runs
     _settle(session, runs, backup_id)
     backup = catalog.begin_backup_force_delete(session=session, backup_id=backup_id)
     logger.warning("backup %s: force-deleted by %s", backup.id, context.user_id)
-    launch(
-        session=session,
-        runs=runs,
-        operation="delete_backup",
-        record=backup,
-        parameters={"backup_id": backup.id},
-    )
+    launch(session=session, runs=runs, operation="delete_backup", record=backup)

@@ -15,14 +15,11 @@ from api.auth import visible_project
 from api.backup_listing import backup_page
 from api.cascade import cascade_delete
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
-from api.follow import settle_backups
-from api.listing import ListQuery, next_links
+from api.follow import settle_backups, settled_backup
 from api.runs import launch
 from api.schemas import BackupCreateBody, RestoreBody, RestoreTarget, reject_unless
 from api.views.backups import backup_detail, backup_summary
-from api.views.common import ViewContext
 from storage import catalog
-from storage.catalog import Backup
 
 logger = logging.getLogger(__name__)
 
@@ -63,28 +60,8 @@ def create_backup(
         parent_taken_before=snapshot.created_at if snapshot is not None else None,
     )
     logger.info("backup %s of volume %s: creating", backup.id, backup.volume_id)
-    launch(
-        session=session,
-        runs=runs,
-        operation="create_backup",
-        record=backup,
-        parameters={"backup_id": backup.id},
-    )
+    launch(session=session, runs=runs, operation="create_backup", record=backup)
     return {"backup": backup_summary(backup, view)}
-
-
-def _collection(
-    request: Request,
-    view: ViewContext,
-    page: tuple[ListQuery, list[Backup], int],
-    items: list[dict[str, Any]],
-) -> dict[str, Any]:
-    query, rows, total = page
-    body: dict[str, Any] = {"backups": items}
-    body.update(next_links(request.url, rows, query.limit, "backups"))
-    if query.with_count and view.version >= (3, 45):
-        body["count"] = total
-    return body
 
 
 @router.get("")
@@ -93,7 +70,8 @@ def list_backups(
 ) -> dict[str, Any]:
     """`{"backups": [summary]}` (+ backups_links when the page is full, + count at 3.45)."""
     page = backup_page(request, context, view, session)
-    return _collection(request, view, page, [backup_summary(b, view) for b in page[1]])
+    items = [backup_summary(b, view) for b in page.rows]
+    return page.body(request.url, "backups", items, view.version)
 
 
 @router.get("/detail")
@@ -102,8 +80,9 @@ def list_backups_detail(
 ) -> dict[str, Any]:
     """`{"backups": [detail]}`; statuses follow their flow runs."""
     page = backup_page(request, context, view, session)
-    settle_backups(session=session, runs=runs, backups=page[1])
-    return _collection(request, view, page, [backup_detail(b, view) for b in page[1]])
+    settle_backups(session=session, runs=runs, backups=page.rows)
+    items = [backup_detail(b, view) for b in page.rows]
+    return page.body(request.url, "backups", items, view.version)
 
 
 @router.get("/{backup_id}")
@@ -111,10 +90,9 @@ def show_backup(
     backup_id: str, context: ContextDep, view: ViewDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"backup": detail}`; 404 for a backup of another project."""
-    backup = catalog.get_backup(
-        session=session, backup_id=backup_id, project_id=visible_project(context)
+    backup = settled_backup(
+        session=session, runs=runs, backup_id=backup_id, project_id=visible_project(context)
     )
-    settle_backups(session=session, runs=runs, backups=[backup])
     return {"backup": backup_detail(backup, view)}
 
 
@@ -131,22 +109,15 @@ def delete_backup(
     `?cascade=true` (Safehold extension, api/cascade.py) deletes the descendants too.
     """
     project = visible_project(context)
-    current = catalog.get_backup(session=session, backup_id=backup_id, project_id=project)
     # A crashed run must not keep the backup "deleting" forever: settle before guarding.
-    settle_backups(session=session, runs=runs, backups=[current])
+    current = settled_backup(session=session, runs=runs, backup_id=backup_id, project_id=project)
     if cascade_delete(
         session=session, runs=runs, backup=current, project_id=project, asked=cascade
     ):
         return Response(status_code=202)
     backup = catalog.begin_backup_delete(session=session, backup_id=backup_id, project_id=project)
     logger.info("backup %s: deleting", backup.id)
-    launch(
-        session=session,
-        runs=runs,
-        operation="delete_backup",
-        record=backup,
-        parameters={"backup_id": backup.id},
-    )
+    launch(session=session, runs=runs, operation="delete_backup", record=backup)
     return Response(status_code=202)
 
 
@@ -161,10 +132,7 @@ def restore_backup(
 ) -> dict[str, Any]:
     """202 `{"restore": {backup_id, volume_id, volume_name}}`; a new volume unless named."""
     target = body.restore or RestoreTarget()
-    current = catalog.get_backup(
-        session=session, backup_id=backup_id, project_id=context.project_id
-    )
-    settle_backups(session=session, runs=runs, backups=[current])
+    settled_backup(session=session, runs=runs, backup_id=backup_id, project_id=context.project_id)
     backup, volume = catalog.begin_restore(
         session=session,
         backup_id=backup_id,

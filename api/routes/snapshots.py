@@ -12,11 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request, Response
 from sqlmodel import Session
 
-from api.auth import Context, require_admin, visible_project
+from api.actions import no_such_action, one_action
+from api.auth import Context, list_project, require_admin, visible_project
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
 from api.faults import Fault
-from api.follow import settle_snapshots
-from api.listing import ListQuery, next_links, parse_list_query
+from api.follow import settle_snapshots, settled_snapshot
+from api.listing import Page, fetch_page, parse_list_query
 from api.microversion import APIVersion
 from api.runs import Runs, launch
 from api.schemas import parse_value
@@ -76,55 +77,21 @@ def create_snapshot(
         force=_force(spec.force, view.version),
     )
     logger.info("snapshot %s of volume %s: creating", snapshot.id, snapshot.volume_id)
-    _launch(session, runs, "create_snapshot", snapshot)
+    launch(session=session, runs=runs, operation="create_snapshot", record=snapshot)
     return {"snapshot": snapshot_detail(snapshot, view, extended=False)}
-
-
-def _launch(session: Session, runs: Runs, operation: str, snapshot: Snapshot) -> None:
-    launch(
-        session=session,
-        runs=runs,
-        operation=operation,
-        record=snapshot,
-        parameters={"snapshot_id": snapshot.id},
-    )
 
 
 def _page(
     request: Request, context: Context, view: ViewContext, session: Session
-) -> tuple[ListQuery, list[Snapshot], int]:
+) -> Page[Snapshot]:
     query = parse_list_query(
         request.query_params,
         version=view.version,
         filter_keys=FILTER_KEYS,
         is_admin=context.is_admin,
     )
-    # all_tenants is honoured for admins only; anyone else silently sees their project.
-    project = None if context.is_admin and query.all_tenants else context.project_id
-    rows, total = catalog.list_snapshots(
-        session=session,
-        project_id=project,
-        filters=query.filters,
-        sort=query.sort,
-        limit=query.limit,
-        marker=query.marker,
-        offset=query.offset,
-    )
-    return query, rows, total
-
-
-def _collection(
-    request: Request,
-    view: ViewContext,
-    page: tuple[ListQuery, list[Snapshot], int],
-    items: list[dict[str, Any]],
-) -> dict[str, Any]:
-    query, rows, total = page
-    body: dict[str, Any] = {"snapshots": items}
-    body.update(next_links(request.url, rows, query.limit, "snapshots"))
-    if query.with_count and view.version >= (3, 45):
-        body["count"] = total
-    return body
+    project = list_project(context, query.all_tenants)
+    return fetch_page(catalog.list_snapshots, session=session, project_id=project, query=query)
 
 
 @router.get("")
@@ -133,7 +100,8 @@ def list_snapshots(
 ) -> dict[str, Any]:
     """`{"snapshots": [summary]}` (+ snapshots_links when the page is full, + count)."""
     page = _page(request, context, view, session)
-    return _collection(request, view, page, [snapshot_summary(s) for s in page[1]])
+    items = [snapshot_summary(s) for s in page.rows]
+    return page.body(request.url, "snapshots", items, view.version)
 
 
 @router.get("/detail")
@@ -142,9 +110,9 @@ def list_snapshots_detail(
 ) -> dict[str, Any]:
     """`{"snapshots": [detail]}`; statuses follow their flow runs."""
     page = _page(request, context, view, session)
-    settle_snapshots(session=session, runs=runs, snapshots=page[1])
-    items = [snapshot_detail(s, view, extended=True) for s in page[1]]
-    return _collection(request, view, page, items)
+    settle_snapshots(session=session, runs=runs, snapshots=page.rows)
+    items = [snapshot_detail(s, view, extended=True) for s in page.rows]
+    return page.body(request.url, "snapshots", items, view.version)
 
 
 def _get(session: Session, context: Context, snapshot_id: str) -> Snapshot:
@@ -158,8 +126,9 @@ def show_snapshot(
     snapshot_id: str, context: ContextDep, view: ViewDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"snapshot": detail}`; 404 for a snapshot of another project."""
-    snapshot = _get(session, context, snapshot_id)
-    settle_snapshots(session=session, runs=runs, snapshots=[snapshot])
+    snapshot = settled_snapshot(
+        session=session, runs=runs, snapshot_id=snapshot_id, project_id=visible_project(context)
+    )
     return {"snapshot": snapshot_detail(snapshot, view, extended=True)}
 
 
@@ -200,14 +169,13 @@ def _begin_delete(
     session: Session, runs: Runs, context: Context, snapshot_id: str, *, force: bool
 ) -> None:
     project = visible_project(context)
-    current = catalog.get_snapshot(session=session, snapshot_id=snapshot_id, project_id=project)
     # A crashed run must not keep the snapshot "creating" forever: settle before guarding.
-    settle_snapshots(session=session, runs=runs, snapshots=[current])
+    settled_snapshot(session=session, runs=runs, snapshot_id=snapshot_id, project_id=project)
     snapshot = catalog.begin_snapshot_delete(
         session=session, snapshot_id=snapshot_id, project_id=project, force=force
     )
     logger.info("snapshot %s: deleting%s", snapshot.id, " (forced)" if force else "")
-    _launch(session, runs, "delete_snapshot", snapshot)
+    launch(session=session, runs=runs, operation="delete_snapshot", record=snapshot)
 
 
 @router.delete("/{snapshot_id}", status_code=202, response_class=Response)
@@ -228,9 +196,7 @@ def snapshot_action(
     runs: RunsDep,
 ) -> Response:
     """Admin actions `os-reset_status` and `os-force_delete`, 202 and empty."""
-    if len(body) != 1:
-        raise Fault(400, "Invalid request body: exactly one action is expected.")
-    ((action, value),) = body.items()
+    action, value = one_action(body)
     if action == "os-reset_status":
         require_admin(context, "volume_extension:snapshot_admin_actions:reset_status")
         spec = parse_value(SnapshotResetStatus, value, action)
@@ -242,7 +208,7 @@ def snapshot_action(
         require_admin(context, "volume_extension:snapshot_admin_actions:force_delete")
         _begin_delete(session, runs, context, snapshot_id, force=True)
     else:
-        raise Fault(400, f"There is no such action: {action}")
+        raise no_such_action(action)
     return Response(status_code=202)
 
 

@@ -13,10 +13,11 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Body, Depends, Request, Response
 from sqlmodel import Session
 
-from api.auth import Context, require_admin, visible_project
+from api.actions import no_such_action, one_action
+from api.auth import Context, list_project, require_admin, visible_project
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
 from api.faults import Fault
-from api.follow import settle_volumes
+from api.follow import settle_volumes, settled_volume
 from api.listing import parse_bool
 from api.microversion import APIVersion
 from api.runs import launch
@@ -103,20 +104,13 @@ def create_volume(
         volumes_dir=settings.volumes_dir,
     )
     logger.info("volume %s: creating, %s GiB", volume.id, volume.size)
-    launch(
-        session=session,
-        runs=runs,
-        operation="create_volume",
-        record=volume,
-        parameters={"volume_id": volume.id},
-    )
+    launch(session=session, runs=runs, operation="create_volume", record=volume)
     return {"volume": volume_detail(volume, view, extended=False)}
 
 
 def _listed(request: Request, context: Context, session: Session) -> list[Volume]:
     all_tenants = parse_bool("all_tenants", request.query_params.get("all_tenants", "false"))
-    project = None if context.is_admin and all_tenants else context.project_id
-    return catalog.list_volumes(session=session, project_id=project)
+    return catalog.list_volumes(session=session, project_id=list_project(context, all_tenants))
 
 
 @router.get("/volumes")
@@ -147,10 +141,9 @@ def show_volume(
     volume_id: str, context: ContextDep, view: ViewDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"volume": detail}`; 404 for a volume of another project."""
-    volume = catalog.get_volume(
-        session=session, volume_id=volume_id, project_id=visible_project(context)
+    volume = settled_volume(
+        session=session, runs=runs, volume_id=volume_id, project_id=visible_project(context)
     )
-    settle_volumes(session=session, runs=runs, volumes=[volume])
     found = catalog.attachments_of(session=session, volume_ids=[volume.id])
     return {
         "volume": volume_detail(volume, view, extended=True, attachments=found.get(volume.id, ()))
@@ -163,17 +156,10 @@ def delete_volume(
 ) -> Response:
     """202, empty; 400 unless the volume is available or in an error status."""
     project = visible_project(context)
-    current = catalog.get_volume(session=session, volume_id=volume_id, project_id=project)
-    settle_volumes(session=session, runs=runs, volumes=[current])
+    settled_volume(session=session, runs=runs, volume_id=volume_id, project_id=project)
     volume = catalog.begin_volume_delete(session=session, volume_id=volume_id, project_id=project)
     logger.info("volume %s: deleting", volume.id)
-    launch(
-        session=session,
-        runs=runs,
-        operation="delete_volume",
-        record=volume,
-        parameters={"volume_id": volume.id},
-    )
+    launch(session=session, runs=runs, operation="delete_volume", record=volume)
     return Response(status_code=202)
 
 
@@ -185,16 +171,14 @@ def volume_action(
     session: SessionDep,
 ) -> Response:
     """Volume actions: `os-attach`, `os-detach` and `os-reset_status` (admin), 202."""
-    if len(body) != 1:
-        raise Fault(400, "Invalid request body: exactly one action is expected.")
-    ((action, value),) = body.items()
+    action, value = one_action(body)
     if action in ATTACHMENT_ACTIONS:
         ATTACHMENT_ACTIONS[action](
             session=session, context=context, volume_id=volume_id, value=value
         )
         return Response(status_code=202)
     if action != "os-reset_status":
-        raise Fault(400, f"There is no such action: {action}")
+        raise no_such_action(action)
     require_admin(context, "volume_extension:volume_admin_actions:reset_status")
     spec = parse_value(ResetStatus, value, action)
     catalog.get_volume(session=session, volume_id=volume_id)
@@ -261,11 +245,5 @@ def manage_volume(
         status=VolumeStatus.MANAGING,
     )
     logger.info("volume %s: managing %s", volume.id, volume.path)
-    launch(
-        session=session,
-        runs=runs,
-        operation="manage_volume",
-        record=volume,
-        parameters={"volume_id": volume.id},
-    )
+    launch(session=session, runs=runs, operation="manage_volume", record=volume)
     return {"volume": volume_detail(volume, view, extended=False)}

@@ -16,11 +16,9 @@ from storage.catalog.backups import (
     backup_for_volume_run,
     begin_backup,
     begin_backup_delete,
-    begin_restore,
     fail_operation,
     finish_backup,
     finish_backup_delete,
-    finish_restore,
     get_backup,
     list_backups,
     transitional_backups,
@@ -56,6 +54,7 @@ from storage.catalog.models import (
 from storage.catalog.rebuild import RebuildResult, rebuild_backups
 from storage.catalog.records import backup_record
 from storage.catalog.repair import ENDED_BADLY, repair_after_run, run_end_reason
+from storage.catalog.restores import begin_restore, finish_restore
 from storage.catalog.snapshots import (
     begin_snapshot,
     begin_snapshot_delete,

@@ -14,16 +14,21 @@ in Prefect (its hook then sets `error`); either way the backup becomes deletable
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from storage.catalog import chains, lifecycle
-from storage.catalog.backups import DEPENDENTS_EXIST, fail_operation, get_backup
+from storage.catalog import lifecycle
+from storage.catalog.backups import (
+    fail_operation,
+    get_backup,
+    mark_deleting,
+    refuse_with_dependents,
+)
 from storage.catalog.cas import compare_and_set, require
-from storage.catalog.models import Backup, BackupStatus, utcnow
+from storage.catalog.models import Backup, BackupStatus
+from storage.catalog.rows import save_edit
 from storage.errors import InvalidRequest, InvalidStatus
 
 B = BackupStatus
@@ -45,11 +50,7 @@ def update_backup(
     backup = get_backup(session=session, backup_id=backup_id, project_id=project_id)
     for key, value in changes.items():
         setattr(backup, key, dict(value) if key == "meta" else value)
-    backup.updated_at = utcnow()
-    session.add(backup)
-    session.commit()
-    session.refresh(backup)
-    return backup
+    return save_edit(session, backup)
 
 
 def _end_running_operation(session: Session, backup: Backup, why: str) -> None:
@@ -97,25 +98,11 @@ def begin_backup_force_delete(*, session: Session, backup_id: str) -> Backup:
             f"Invalid backup: backup {backup_id} is still being created by flow run {run}; "
             "wait for it to end or cancel it, then delete the backup."
         )
-    if backup.num_dependent_backups > 0 or chains.child_ids(session=session, backup_id=backup_id):
-        raise InvalidRequest(DEPENDENTS_EXIST)
+    refuse_with_dependents(session=session, backup=backup)
     _end_running_operation(session, backup, "force-deleted by an administrator")
-    changed = compare_and_set(
-        session,
-        Backup,
-        backup_id,
-        to=B.DELETING,
+    return mark_deleting(
+        session=session,
+        backup=backup,
         expected={backup.status},
-        # Atomic with a child's creation, as for a plain delete.
-        where=[col(Backup.num_dependent_backups) == 0],
-        op_token=str(uuid.uuid4()),
-        fail_reason=None,
+        refused="Invalid backup: status changed while force-deleting it.",
     )
-    if not changed:
-        session.refresh(backup)
-        if backup.num_dependent_backups > 0:
-            raise InvalidRequest(DEPENDENTS_EXIST)
-    require(changed, "Invalid backup: status changed while force-deleting it.")
-    session.commit()
-    session.refresh(backup)
-    return backup

@@ -7,20 +7,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from storage.catalog import chains, lifecycle
-from storage.catalog.backup_filters import USER_KEYS, filter_clause
+from storage.catalog.backup_filters import filter_clause
 from storage.catalog.cas import compare_and_set, require
 from storage.catalog.models import Backup, BackupStatus, Snapshot, Volume, VolumeStatus
+from storage.catalog.paging import page
+from storage.catalog.rows import get_owned
 from storage.catalog.snapshots import hold_for_backup, release_after_backup
 from storage.catalog.volumes import GIB, get_volume
-from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
+from storage.errors import InvalidRequest, InvalidStatus
 
 B, V = BackupStatus, VolumeStatus
 SORT_KEYS = {
@@ -35,7 +35,6 @@ SORT_KEYS = {
     "volume_id": "volume_id",
     "availability_zone": "availability_zone",
 }
-FILTER_KEYS = USER_KEYS
 DEPENDENTS_EXIST = "Invalid backup: Incremental backups exist for this backup."
 
 
@@ -66,22 +65,8 @@ def begin_backup(
     volume = get_volume(session=session, volume_id=volume_id, project_id=project_id)
     parent = None
     if incremental:
-        parent = chains.select_parent(
-            session=session,
-            volume_id=volume_id,
-            project_id=project_id,
-            taken_before=parent_taken_before,
-        )
-        if parent is None:
-            raise InvalidRequest(chains.NO_PARENT)
-    snapshot = None
-    if snapshot_id is not None:
-        # A backup of a snapshot holds the snapshot; the volume is untouched (Cinder).
-        snapshot = hold_for_backup(
-            session=session, snapshot_id=snapshot_id, volume_id=volume_id, project_id=project_id
-        )
-    else:
-        _hold_volume(session, volume, force=force)
+        parent = _parent(session, volume, project_id, parent_taken_before)
+    snapshot = _hold_source(session, volume, snapshot_id, project_id, force=force)
     if parent is not None and not chains.add_dependent(session=session, parent_id=parent.id):
         session.rollback()  # the volume's compare-and-set above must not stick
         raise InvalidStatus(chains.PARENT_GONE)
@@ -108,6 +93,29 @@ def begin_backup(
     return backup
 
 
+def _parent(
+    session: Session, volume: Volume, project_id: str, taken_before: datetime | None
+) -> Backup:
+    parent = chains.select_parent(
+        session=session, volume_id=volume.id, project_id=project_id, taken_before=taken_before
+    )
+    if parent is None:
+        raise InvalidRequest(chains.NO_PARENT)
+    return parent
+
+
+def _hold_source(
+    session: Session, volume: Volume, snapshot_id: str | None, project_id: str, *, force: bool
+) -> Snapshot | None:
+    if snapshot_id is None:
+        _hold_volume(session, volume, force=force)
+        return None
+    # A backup of a snapshot holds the snapshot; the volume is untouched (Cinder).
+    return hold_for_backup(
+        session=session, snapshot_id=snapshot_id, volume_id=volume.id, project_id=project_id
+    )
+
+
 def _hold_volume(session: Session, volume: Volume, *, force: bool) -> None:
     allowed = {V.AVAILABLE, V.IN_USE} if force else {V.AVAILABLE}
     if volume.status == V.IN_USE and not force:
@@ -129,10 +137,7 @@ def _hold_volume(session: Session, volume: Volume, *, force: bool) -> None:
 
 def get_backup(*, session: Session, backup_id: str, project_id: str | None = None) -> Backup:
     """Return the backup; RecordNotFound if missing or owned by another project."""
-    backup = session.get(Backup, backup_id)
-    if backup is None or (project_id is not None and backup.project_id != project_id):
-        raise RecordNotFound("Backup", backup_id)
-    return backup
+    return get_owned(session, Backup, backup_id, project_id)
 
 
 def list_backups(
@@ -151,134 +156,51 @@ def list_backups(
         stmt = stmt.where(Backup.project_id == project_id)
     for key, value in (filters or {}).items():
         stmt = stmt.where(filter_clause(key, value))
-    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    rows = list(session.exec(stmt.order_by(*_order_by(sort))))
-    start = offset
-    if marker is not None:
-        ids = [b.id for b in rows]
-        if marker not in ids:
-            raise RecordNotFound("Marker", marker)
-        start = ids.index(marker) + 1 + offset
-    end = None if limit is None else start + limit
-    return rows[start:end], int(total)
-
-
-def _order_by(sort: Sequence[tuple[str, str]]) -> list[Any]:
-    clauses: list[Any] = []
-    for key, direction in sort:
-        if key not in SORT_KEYS:
-            raise InvalidRequest(f"Invalid sort key: {key}")
-        if direction not in ("asc", "desc"):
-            raise InvalidRequest(f"Invalid sort direction: {direction}")
-        column = col(getattr(Backup, SORT_KEYS[key]))
-        clauses.append(column.asc() if direction == "asc" else column.desc())
-    # A stable tiebreak keeps markers meaningful when keys collide.
-    clauses.append(col(Backup.id).desc())
-    return clauses
-
-
-def begin_restore(
-    *,
-    session: Session,
-    backup_id: str,
-    project_id: str,
-    user_id: str,
-    volume_id: str | None = None,
-    name: str | None = None,
-    volumes_dir: Path,
-) -> tuple[Backup, Volume]:
-    """Guard backup and target, move them to restoring / restoring-backup (or creating)."""
-    backup = get_backup(session=session, backup_id=backup_id, project_id=project_id)
-    if backup.status != B.AVAILABLE:
-        raise InvalidStatus("Invalid backup: Backup status must be available")
-    if volume_id is None:
-        volume = _new_restore_volume(session, backup, project_id, user_id, name, volumes_dir)
-    else:
-        volume = _claim_restore_volume(session, backup, volume_id, project_id)
-    changed = compare_and_set(
+    return page(
         session,
+        stmt,
         Backup,
-        backup_id,
-        to=B.RESTORING,
-        expected={B.AVAILABLE},
-        restore_volume_id=volume.id,
-        op_token=str(uuid.uuid4()),
-        fail_reason=None,
-        # Progress now counts the restore's bytes, from zero.
-        progress_done=0,
+        sort_keys=SORT_KEYS,
+        sort=sort,
+        limit=limit,
+        marker=marker,
+        offset=offset,
     )
-    require(changed, "Invalid backup: Backup status must be available")
-    session.commit()
-    session.refresh(backup)
-    session.refresh(volume)
-    return backup, volume
-
-
-def _new_restore_volume(
-    session: Session,
-    backup: Backup,
-    project_id: str,
-    user_id: str,
-    name: str | None,
-    volumes_dir: Path,
-) -> Volume:
-    volume = Volume(
-        id=str(uuid.uuid4()),
-        project_id=project_id,
-        user_id=user_id,
-        size=backup.size,
-        name=name or f"restore_backup_{backup.id}",
-        description="auto-created_from_restore_from_backup",
-        status=V.CREATING,
-        previous_status=V.CREATING,
-        path="",
-        availability_zone=backup.availability_zone or "nova",
-        op_token=str(uuid.uuid4()),
-    )
-    volume.path = str(volumes_dir / f"{volume.id}.img")
-    session.add(volume)
-    return volume
-
-
-def _claim_restore_volume(
-    session: Session, backup: Backup, volume_id: str, project_id: str
-) -> Volume:
-    volume = get_volume(session=session, volume_id=volume_id, project_id=project_id)
-    if volume.size < backup.size:
-        raise InvalidRequest(
-            f"Invalid volume: volume size {volume.size}GB cannot be smaller than "
-            f"the backup size {backup.size}GB. It must be >= backup size."
-        )
-    changed = compare_and_set(
-        session,
-        Volume,
-        volume_id,
-        to=V.RESTORING_BACKUP,
-        expected={V.AVAILABLE},
-        previous_status=V.AVAILABLE,
-        fail_reason=None,
-    )
-    require(
-        changed,
-        f"Invalid volume: Volume to be restored to must be available, "
-        f'but the current status is "{volume.status}".',
-    )
-    return volume
 
 
 def begin_backup_delete(*, session: Session, backup_id: str, project_id: str | None) -> Backup:
     """Move a backup to deleting; refuse other statuses and backups with dependents."""
     backup = get_backup(session=session, backup_id=backup_id, project_id=project_id)
-    has_children = bool(chains.child_ids(session=session, backup_id=backup_id))
-    if backup.num_dependent_backups > 0 or has_children:
+    refuse_with_dependents(session=session, backup=backup)
+    return mark_deleting(
+        session=session,
+        backup=backup,
+        expected={B.AVAILABLE, B.ERROR, B.ERROR_DELETING},
+        refused="Invalid backup: Backup status must be available or error",
+    )
+
+
+def refuse_with_dependents(*, session: Session, backup: Backup) -> None:
+    """InvalidRequest while incremental children exist (counted, or as rows); reads only."""
+    if backup.num_dependent_backups > 0 or chains.child_ids(session=session, backup_id=backup.id):
         raise InvalidRequest(DEPENDENTS_EXIST)
+
+
+def mark_deleting(
+    *, session: Session, backup: Backup, expected: Collection[str], refused: str
+) -> Backup:
+    """Compare-and-set from `expected` to deleting with a new attempt token; commits once.
+
+    Atomic with a child's creation, which raises the dependent count only while the
+    parent is available: InvalidRequest when a child won that race, InvalidStatus
+    (`refused`) when the status was elsewhere. Returns the refreshed row.
+    """
     changed = compare_and_set(
         session,
         Backup,
-        backup_id,
+        backup.id,
         to=B.DELETING,
-        expected={B.AVAILABLE, B.ERROR, B.ERROR_DELETING},
-        # Atomic with a child's creation, which raises the count only while available.
+        expected=expected,
         where=[col(Backup.num_dependent_backups) == 0],
         op_token=str(uuid.uuid4()),
         fail_reason=None,
@@ -287,7 +209,7 @@ def begin_backup_delete(*, session: Session, backup_id: str, project_id: str | N
         session.refresh(backup)
         if backup.num_dependent_backups > 0:
             raise InvalidRequest(DEPENDENTS_EXIST)
-    require(changed, "Invalid backup: Backup status must be available or error")
+    require(changed, refused)
     session.commit()
     session.refresh(backup)
     return backup
@@ -355,29 +277,6 @@ def _release_source_volume(session: Session, volume_id: str) -> None:
         )
 
 
-def finish_restore(*, session: Session, backup_id: str) -> bool:
-    """restoring -> available, target volume -> available (tagged src_backup_id)."""
-    backup = get_backup(session=session, backup_id=backup_id)
-    changed = compare_and_set(session, Backup, backup_id, to=B.AVAILABLE, expected={B.RESTORING})
-    volume = session.get(Volume, backup.restore_volume_id or "")
-    if volume is not None and volume.status == V.RESTORING_BACKUP:
-        meta = dict(volume.meta)
-        if volume.id != backup.volume_id:
-            meta["src_backup_id"] = backup.id
-        compare_and_set(
-            session,
-            Volume,
-            volume.id,
-            to=V.AVAILABLE,
-            expected={V.RESTORING_BACKUP},
-            previous_status=None,
-            meta=meta,
-            fail_reason=None,
-        )
-    session.commit()
-    return changed
-
-
 def finish_backup_delete(*, session: Session, backup_id: str) -> None:
     """Remove the row of a deleted backup, one dependent fewer for its parent; idempotent."""
     backup = session.get(Backup, backup_id)
@@ -399,8 +298,9 @@ def fail_operation(*, session: Session, backup_id: str, reason: str) -> bool:
         return False
     status = backup.status
     target = lifecycle.backup_failure_status(status)
-    values: dict[str, Any] = {"fail_reason": reason}
-    changed = compare_and_set(session, Backup, backup_id, to=target, expected={status}, **values)
+    changed = compare_and_set(
+        session, Backup, backup_id, to=target, expected={status}, fail_reason=reason
+    )
     if status == B.CREATING:
         _release_source(session, backup)
     elif status == B.RESTORING and backup.restore_volume_id:

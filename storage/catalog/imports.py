@@ -69,12 +69,33 @@ def import_backup(
     same transaction, guarded on the parent still being available.
     """
     check_import(session=session, record=record, backup_service=backup_service)
+    backup = _row(session, record, backup_service, project_id, user_id)
+    if record.parent_id is not None and not add_dependent(
+        session=session, parent_id=record.parent_id
+    ):
+        session.rollback()  # the parent changed status since check_import
+        raise InvalidRequest(_parent_unusable(record))
+    session.add(backup)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise InvalidRequest(_EXISTS) from None
+    session.refresh(backup)
+    log.info("backup %s: imported into project %s", backup.id, project_id)
+    return backup
+
+
+def _row(
+    session: Session, record: ImportedRecord, backup_service: str, project_id: str, user_id: str
+) -> Backup:
+    # Cinder's volume_id survives only when that volume is in this catalog.
     now = utcnow()
     created_at = record.created_at or now
     volume_id = NIL_VOLUME_ID
     if record.volume_id is not None and session.get(Volume, record.volume_id) is not None:
         volume_id = record.volume_id
-    backup = Backup(
+    return Backup(
         id=record.id,
         project_id=project_id,
         user_id=user_id,
@@ -98,20 +119,6 @@ def import_backup(
         updated_at=now,
         data_timestamp=record.data_timestamp or created_at,
     )
-    if record.parent_id is not None and not add_dependent(
-        session=session, parent_id=record.parent_id
-    ):
-        session.rollback()  # the parent changed status since check_import
-        raise InvalidRequest(_parent_unusable(record))
-    session.add(backup)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise InvalidRequest(_EXISTS) from None
-    session.refresh(backup)
-    log.info("backup %s: imported into project %s", backup.id, project_id)
-    return backup
 
 
 def _stored_bytes(record: ImportedRecord) -> int:

@@ -8,7 +8,7 @@ once; `hold_for_backup` and `release_after_backup` join their caller's transacti
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -16,8 +16,9 @@ from sqlmodel import Session, col, select
 
 from storage.catalog import lifecycle
 from storage.catalog.cas import compare_and_set, require
-from storage.catalog.models import Snapshot, SnapshotStatus, Volume, VolumeStatus, utcnow
+from storage.catalog.models import Snapshot, SnapshotStatus, Volume, VolumeStatus
 from storage.catalog.paging import page
+from storage.catalog.rows import get_owned, save_edit
 from storage.catalog.volumes import get_volume
 from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
 
@@ -93,10 +94,7 @@ def begin_snapshot(
 
 def get_snapshot(*, session: Session, snapshot_id: str, project_id: str | None = None) -> Snapshot:
     """Return the snapshot; RecordNotFound if missing or owned by another project."""
-    snapshot = session.get(Snapshot, snapshot_id)
-    if snapshot is None or (project_id is not None and snapshot.project_id != project_id):
-        raise RecordNotFound("Snapshot", snapshot_id)
-    return snapshot
+    return get_owned(session, Snapshot, snapshot_id, project_id)
 
 
 def list_snapshots(
@@ -139,11 +137,7 @@ def update_snapshot(
     snapshot = get_snapshot(session=session, snapshot_id=snapshot_id, project_id=project_id)
     for key, value in changes.items():
         setattr(snapshot, key, value)
-    snapshot.updated_at = utcnow()
-    session.add(snapshot)
-    session.commit()
-    session.refresh(snapshot)
-    return snapshot
+    return save_edit(session, snapshot)
 
 
 def set_snapshot_metadata(
@@ -159,9 +153,7 @@ def set_snapshot_metadata(
     # A new dict object: the JSON column does not track in-place mutation.
     merged = dict(metadata) if replace else {**snapshot.meta, **metadata}
     snapshot.meta = merged
-    snapshot.updated_at = utcnow()
-    session.add(snapshot)
-    session.commit()
+    save_edit(session, snapshot)
     return merged
 
 
@@ -173,9 +165,7 @@ def delete_snapshot_metadata_key(
     if key not in snapshot.meta:
         raise RecordNotFound("Snapshot metadata key", key)
     snapshot.meta = {k: v for k, v in snapshot.meta.items() if k != key}
-    snapshot.updated_at = utcnow()
-    session.add(snapshot)
-    session.commit()
+    save_edit(session, snapshot)
 
 
 def reset_snapshot_status(*, session: Session, snapshot_id: str, status: str) -> Snapshot:
@@ -184,11 +174,7 @@ def reset_snapshot_status(*, session: Session, snapshot_id: str, status: str) ->
         raise InvalidStatus(f"Invalid snapshot status: {status}.")
     snapshot = get_snapshot(session=session, snapshot_id=snapshot_id)
     snapshot.status = status
-    snapshot.updated_at = utcnow()
-    session.add(snapshot)
-    session.commit()
-    session.refresh(snapshot)
-    return snapshot
+    return save_edit(session, snapshot)
 
 
 def begin_snapshot_delete(
@@ -257,8 +243,7 @@ def finish_snapshot_delete(*, session: Session, snapshot_id: str) -> None:
 
 def transitional_snapshots(*, session: Session) -> list[Snapshot]:
     """Snapshots in a status their own flow run is expected to move on from."""
-    statuses: Collection[str] = lifecycle.SNAPSHOT_TRANSITIONAL
-    stmt = select(Snapshot).where(col(Snapshot.status).in_(list(statuses)))
+    stmt = select(Snapshot).where(col(Snapshot.status).in_(list(lifecycle.SNAPSHOT_TRANSITIONAL)))
     return list(session.exec(stmt))
 
 

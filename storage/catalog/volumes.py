@@ -11,8 +11,9 @@ from sqlmodel import Session, col, func, select
 
 from storage.catalog import lifecycle
 from storage.catalog.cas import compare_and_set, require
-from storage.catalog.models import Snapshot, Volume, VolumeAttachment, VolumeStatus, utcnow
-from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
+from storage.catalog.models import Snapshot, Volume, VolumeAttachment, VolumeStatus
+from storage.catalog.rows import get_owned, save_edit
+from storage.errors import InvalidRequest, InvalidStatus
 
 GIB = 1024**3
 DELETABLE = frozenset(
@@ -69,10 +70,7 @@ def create_volume(
 
 def get_volume(*, session: Session, volume_id: str, project_id: str | None = None) -> Volume:
     """Return the volume; RecordNotFound if missing or owned by another project."""
-    volume = session.get(Volume, volume_id)
-    if volume is None or (project_id is not None and volume.project_id != project_id):
-        raise RecordNotFound("Volume", volume_id)
-    return volume
+    return get_owned(session, Volume, volume_id, project_id)
 
 
 def list_volumes(*, session: Session, project_id: str | None = None) -> list[Volume]:
@@ -123,11 +121,7 @@ def reset_volume_status(*, session: Session, volume_id: str, status: str) -> Vol
         raise InvalidStatus(f"Invalid volume status: {status}.")
     volume = get_volume(session=session, volume_id=volume_id)
     volume.status = status
-    volume.updated_at = utcnow()
-    session.add(volume)
-    session.commit()
-    session.refresh(volume)
-    return volume
+    return save_edit(session, volume)
 
 
 def set_volume_status(

@@ -79,11 +79,7 @@ def write_backup(
     stored again: it points at the parent's frame. Raises StorageError; ValueError on bad
     geometry or parent; TypeError if ``record`` is not JSON-able.
     """
-    validate_backup_id(backup_id)
-    check_geometry(block_size, segment_size)
-    if parent is not None and (parent.block_size != block_size or parent.backup_id == backup_id):
-        raise ValueError(f"parent {parent.backup_id} cannot be the parent of {backup_id}")
-    json.dumps(record)  # fail before moving any data
+    _check_request(backup_id, block_size, segment_size, parent, record)
     volume_size = device_size(source_path)
     log.info(
         "backup %s: writing %d bytes from %s (parent %s)",
@@ -100,13 +96,7 @@ def write_backup(
         segments, blocks = writer.finish()
     finally:
         writer.close()
-    stats = {
-        "new_blocks": writer.new_blocks,
-        "reused_blocks": writer.reused_blocks,
-        "hole_blocks": writer.hole_blocks,
-        "data_bytes": writer.data_bytes,
-        "stored_bytes": sum(r.size for r in segments if r.owner == backup_id),
-    }
+    stats = writer.stats(segments)
     manifest = Manifest(
         backup_id=backup_id,
         parent_id=parent.backup_id if parent else None,
@@ -130,6 +120,17 @@ def write_backup(
         reused_blocks=writer.reused_blocks,
         hole_blocks=writer.hole_blocks,
     )
+
+
+def _check_request(
+    backup_id: str, block_size: int, segment_size: int, parent: Manifest | None, record: Any
+) -> None:
+    """Everything write_backup can refuse before moving data: ValueError, TypeError."""
+    validate_backup_id(backup_id)
+    check_geometry(block_size, segment_size)
+    if parent is not None and (parent.block_size != block_size or parent.backup_id == backup_id):
+        raise ValueError(f"parent {parent.backup_id} cannot be the parent of {backup_id}")
+    json.dumps(record)
 
 
 def _encode(
@@ -273,6 +274,16 @@ class _SegmentWriter:
                 raise RuntimeError(f"backup {self._backup_id}: unsealed segment in the table")
             table.append(slot.result() if isinstance(slot, Future) else slot)
         return tuple(table), bytes(self._rows)
+
+    def stats(self, segments: tuple[SegmentRef, ...]) -> dict[str, int]:
+        """The manifest's stats: block counts, data bytes, bytes of the backup's own segments."""
+        return {
+            "new_blocks": self.new_blocks,
+            "reused_blocks": self.reused_blocks,
+            "hole_blocks": self.hole_blocks,
+            "data_bytes": self.data_bytes,
+            "stored_bytes": sum(r.size for r in segments if r.owner == self._backup_id),
+        }
 
     def close(self) -> None:
         """Stop the threads; queued work is cancelled (used on success and failure)."""

@@ -3,36 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from api import create_app
-from api.launcher import RecordingLauncher
-from storage.settings import Settings
+from tests.app_fixtures import app, launcher, settings
 
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings for a throw-away service rooted in tmp_path (env vars cannot leak in)."""
-    return Settings(
-        data_dir=tmp_path,
-        catalog_url=f"sqlite:///{tmp_path / 'catalog.db'}",
-        admin_users="admin",
-    )
-
-
-@pytest.fixture
-def launcher() -> RecordingLauncher:
-    return RecordingLauncher()
-
-
-@pytest.fixture
-def app(settings: Settings, launcher: RecordingLauncher) -> FastAPI:
-    return create_app(settings, launcher)
+__all__ = ["app", "client", "launcher", "session", "settings"]
 
 
 @pytest.fixture

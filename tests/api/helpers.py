@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from storage import catalog
-from storage.catalog import Backup, Volume, VolumeStatus
+from storage.catalog import Backup, Snapshot, Volume, VolumeAttachment, VolumeStatus
 
 PROJECT = "0c2eba2c5af04d3f9e9d0d410b371fde"
 OTHER_PROJECT = "9d1a0f3e6b2c4e57a8f0c1d2e3f4a5b6"
@@ -49,6 +49,29 @@ def make_volume(
     )
 
 
+def make_snapshot(
+    session: Session, volume: Volume, *, project: str = PROJECT, **kw: Any
+) -> Snapshot:
+    """An available snapshot row, as a finished create-snapshot flow leaves it."""
+    snap = catalog.begin_snapshot(
+        session=session,
+        project_id=project,
+        user_id=USER,
+        volume_id=volume.id,
+        snapshots_dir=Path("/nonexistent"),
+        **kw,
+    )
+    catalog.finish_snapshot(session=session, snapshot_id=snap.id)
+    session.refresh(snap)
+    return snap
+
+
+def snapshot_row(engine: Engine, snapshot_id: str) -> Snapshot:
+    """The snapshot's row, read fresh."""
+    with Session(engine) as db:
+        return catalog.get_snapshot(session=db, snapshot_id=snapshot_id)
+
+
 def catalog_rows(engine: Engine) -> dict[str, list[dict[str, Any]]]:
     """Every volume and backup row, read fresh, for "nothing changed" assertions."""
     with Session(engine) as db:
@@ -56,3 +79,13 @@ def catalog_rows(engine: Engine) -> dict[str, list[dict[str, Any]]]:
             "volumes": sorted((v.model_dump() for v in db.exec(select(Volume))), key=str),
             "backups": sorted((b.model_dump() for b in db.exec(select(Backup))), key=str),
         }
+
+
+def every_row(engine: Engine) -> list[dict[str, Any]]:
+    """Every volume, snapshot, backup and attachment row, read fresh, for "nothing
+    changed" assertions around snapshots and attachments."""
+    found: list[dict[str, Any]] = []
+    with Session(engine) as db:
+        for model in (Volume, Snapshot, Backup, VolumeAttachment):
+            found.extend(sorted((r.model_dump() for r in db.exec(select(model))), key=str))
+    return found

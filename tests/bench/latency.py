@@ -14,7 +14,8 @@ import requests
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
-from tests.bench import data, service
+from tests.bench import data
+from tests.live import Service, running
 
 PROJECT = "bench0000000000000000000000000001"
 ROUNDS = 10
@@ -80,7 +81,7 @@ def _summary(values: list[float]) -> dict[str, Any]:
     }
 
 
-def measure(svc: service.Service, rounds: int = ROUNDS) -> dict[str, Any]:
+def measure(svc: Service, rounds: int = ROUNDS) -> dict[str, Any]:
     """One volume with 1 MiB of data, ``rounds`` sequential full backups of it."""
     api = Api(svc.url)
     volume = api.post("volumes", {"volume": {"size": 1, "name": "bench-latency"}})["volume"]
@@ -121,7 +122,7 @@ def measure(svc: service.Service, rounds: int = ROUNDS) -> dict[str, Any]:
 def run(workdir: Path) -> dict[str, Any]:
     """Start the service in ``workdir``, measure, stop it."""
     start = time.perf_counter()
-    with service.running(workdir / "service") as svc:
+    with running(workdir / "service") as svc:
         startup = time.perf_counter() - start
         result = measure(svc)
     result["service_startup_seconds"] = startup

@@ -18,8 +18,8 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.client.schemas.objects import FlowRun
 
-from tests.e2e.conftest import Service
 from tests.e2e.helpers import MIB, cinder, wait_for, write_mixed
+from tests.live import Service
 
 pytestmark = pytest.mark.e2e
 PROJECT = "e2e0000000000000000000000000002"

@@ -11,8 +11,8 @@ import openstack
 import pytest
 from openstack import exceptions as sdk_exc
 
-from tests.e2e.conftest import Service
 from tests.e2e.helpers import MIB, cinder, wait_for, write_mixed
+from tests.live import Service
 
 pytestmark = pytest.mark.e2e
 PROJECT = "sdk00000000000000000000000000001"

@@ -15,8 +15,8 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
 from flows.limits import DATA_LIMIT
-from tests.e2e.conftest import Service
 from tests.e2e.helpers import MIB, cinder, wait_for, write_mixed
+from tests.live import Service
 
 pytestmark = pytest.mark.e2e
 PROJECT = "prog0000000000000000000000000001"

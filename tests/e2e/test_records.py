@@ -26,8 +26,8 @@ from sqlmodel import Session, col, select
 
 from storage import catalog
 from storage.catalog import Backup
-from tests.e2e.conftest import Service
 from tests.e2e.helpers import MIB, cinder, wait_for, write_mixed
+from tests.live import Service
 
 pytestmark = pytest.mark.e2e
 PROJECT = "e2e0000000000000000000000000004"

@@ -15,8 +15,8 @@ from cinderclient import exceptions as cinder_exc
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
-from tests.e2e.conftest import Service
 from tests.e2e.helpers import MIB, cinder, wait_for, write_mixed
+from tests.live import Service
 
 pytestmark = pytest.mark.e2e
 PROJECT = "e2e0000000000000000000000000003"

@@ -14,7 +14,7 @@ import pytest
 from tempest.lib import exceptions as lib_exc
 from tempest.lib.services.volume import base_client
 
-from tests.e2e.conftest import Service
+from tests.live import Service
 from tests.wire.tempest_clients import VolumeClients, volume_clients
 
 pytestmark = pytest.mark.e2e

@@ -3,44 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
 from sqlmodel import Session
 
-from flows import context
 from flows.cascade import TREE_HOOKS, tree_run_ended
 from storage import catalog
-from storage.catalog import Backup
+from storage.catalog import Backup, Volume
 
 
-@pytest.fixture
-def flow_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
-    url = f"sqlite:///{tmp_path}/catalog.db"
-    monkeypatch.setenv("SAFEHOLD_CATALOG_URL", url)
-    context.settings.cache_clear()
-    engine = catalog.make_engine(url)
-    catalog.migrate(engine)
-    with Session(engine) as s:
-        yield s
-    context.settings.cache_clear()
-
-
-def _chain(session: Session, tmp_path: Path, length: int) -> list[str]:
-    vol = catalog.create_volume(
-        session=session,
-        project_id="p",
-        user_id="u",
-        size_gb=1,
-        volumes_dir=tmp_path,
-        status="available",
-    )
+def _chain(session: Session, volume_id: str, length: int) -> list[str]:
     ids = []
     for n in range(length):
         b = catalog.begin_backup(
-            session=session, project_id="p", user_id="u", volume_id=vol.id, incremental=n > 0
+            session=session, project_id="p", user_id="u", volume_id=volume_id, incremental=n > 0
         )
         catalog.finish_backup(session=session, backup_id=b.id, object_count=1, stored_bytes=1)
         session.expire_all()
@@ -54,9 +30,9 @@ def test_every_way_a_tree_run_ends_is_hooked() -> None:
 
 
 def test_failed_tree_leaves_its_remaining_members_error_deleting(
-    flow_catalog: Session, tmp_path: Path
+    flow_catalog: Session, volume: Volume
 ) -> None:
-    full, inc1, inc2 = _chain(flow_catalog, tmp_path, 3)
+    full, inc1, inc2 = _chain(flow_catalog, volume.id, 3)
     members = [
         b.id
         for b in catalog.begin_cascade_delete(session=flow_catalog, backup_id=full, project_id="p")

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from sqlmodel import Session
 
-from flows import context, hooks
+from flows import hooks
 from flows.retry import retry_if_transient
 from storage import catalog
+from storage.catalog import Volume
 from storage.errors import CorruptData, TransientStorageError
 
 
@@ -37,35 +36,15 @@ def test_only_transient_errors_are_retried() -> None:
     assert not retry_if_transient(None, None, _State(None))
 
 
-@pytest.fixture
-def flow_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
-    url = f"sqlite:///{tmp_path}/catalog.db"
-    monkeypatch.setenv("SAFEHOLD_CATALOG_URL", url)
-    context.settings.cache_clear()
-    engine = catalog.make_engine(url)
-    catalog.migrate(engine)
-    with Session(engine) as s:
-        yield s
-    context.settings.cache_clear()
-
-
 @pytest.mark.parametrize("state_type", ["FAILED", "CRASHED", "CANCELLED"])
 def test_hook_leaves_backup_and_volume_terminal(
-    flow_catalog: Session, tmp_path: Path, state_type: str
+    flow_catalog: Session, volume: Volume, state_type: str
 ) -> None:
-    vol = catalog.create_volume(
-        session=flow_catalog,
-        project_id="p",
-        user_id="u",
-        size_gb=1,
-        volumes_dir=tmp_path,
-        status="available",
-    )
-    b = catalog.begin_backup(session=flow_catalog, project_id="p", user_id="u", volume_id=vol.id)
+    b = catalog.begin_backup(session=flow_catalog, project_id="p", user_id="u", volume_id=volume.id)
     run = SimpleNamespace(id=uuid.uuid4(), parameters={"backup_id": b.id})
     hooks.backup_run_ended(None, run, _State(None, state_type, "worker died"))
     hooks.backup_run_ended(None, run, _State(None, state_type, "again"))  # idempotent
     flow_catalog.refresh(b)
-    flow_catalog.refresh(vol)
-    assert b.status == "error" and vol.status == "available"
+    flow_catalog.refresh(volume)
+    assert b.status == "error" and volume.status == "available"
     assert b.fail_reason == f"flow run {run.id} {state_type.lower()}: worker died"

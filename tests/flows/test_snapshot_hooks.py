@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from flows import context, hooks, reconcile, snapshot_tasks
+from flows import hooks, reconcile, snapshot_tasks
 from storage import catalog
 from storage.catalog import Backup, Volume
 
@@ -21,19 +20,6 @@ class _State:
     def __init__(self, type_: str, message: str) -> None:
         self.type = SimpleNamespace(value=type_)
         self.message = message
-
-
-@pytest.fixture
-def flow_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
-    url = f"sqlite:///{tmp_path}/catalog.db"
-    monkeypatch.setenv("SAFEHOLD_CATALOG_URL", url)
-    monkeypatch.setenv("SAFEHOLD_DATA_DIR", str(tmp_path))
-    context.settings.cache_clear()
-    engine = catalog.make_engine(url)
-    catalog.migrate(engine)
-    with Session(engine) as s:
-        yield s
-    context.settings.cache_clear()
 
 
 def _forced_backup(session: Session, tmp_path: Path) -> tuple[Volume, Backup, Path]:
@@ -81,20 +67,14 @@ def test_reconcile_sweeps_copies_the_hooks_missed(flow_catalog: Session, tmp_pat
     assert snapshot_tasks.sweep_temp_snapshots.fn() == 0
 
 
-def test_snapshot_hook_fails_the_snapshot(flow_catalog: Session, tmp_path: Path) -> None:
-    vol = catalog.create_volume(
-        session=flow_catalog,
-        project_id="p",
-        user_id="u",
-        size_gb=1,
-        volumes_dir=tmp_path,
-        status="available",
-    )
+def test_snapshot_hook_fails_the_snapshot(
+    flow_catalog: Session, volume: Volume, tmp_path: Path
+) -> None:
     snap = catalog.begin_snapshot(
         session=flow_catalog,
         project_id="p",
         user_id="u",
-        volume_id=vol.id,
+        volume_id=volume.id,
         snapshots_dir=tmp_path,
     )
     run = SimpleNamespace(id=uuid.uuid4(), parameters={"snapshot_id": snap.id})

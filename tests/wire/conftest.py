@@ -7,36 +7,15 @@ it does what the flow would have done, through the same catalog functions the fl
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from sqlmodel import Session
 
-from api import create_app
-from api.launcher import RecordingLauncher
-from storage.settings import Settings
+from tests.app_fixtures import app, launcher, settings
 from tests.live import serve
 
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """A throw-away service rooted in tmp_path; the user "admin" is the admin."""
-    return Settings(
-        data_dir=tmp_path,
-        catalog_url=f"sqlite:///{tmp_path / 'catalog.db'}",
-        admin_users="admin",
-    )
-
-
-@pytest.fixture
-def launcher() -> RecordingLauncher:
-    return RecordingLauncher()
-
-
-@pytest.fixture
-def app(settings: Settings, launcher: RecordingLauncher) -> FastAPI:
-    return create_app(settings, launcher)
+__all__ = ["app", "base_url", "launcher", "session", "settings"]
 
 
 @pytest.fixture

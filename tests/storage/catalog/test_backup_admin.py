@@ -8,27 +8,15 @@ import pytest
 from sqlmodel import Session
 
 from storage import catalog
-from storage.catalog import Backup, Volume
+from storage.catalog import Backup
 from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
-
-P, Q = "proj-a", "proj-b"
-
-
-def _volume(session: Session, tmp_path: Path, *, size: int = 1, project: str = P) -> Volume:
-    return catalog.create_volume(
-        session=session,
-        project_id=project,
-        user_id="u",
-        size_gb=size,
-        volumes_dir=tmp_path,
-        status="available",
-    )
+from tests.storage.catalog.seed import P, Q, make_volume
 
 
 def _backup(
     session: Session, tmp_path: Path, *, name: str = "b", project: str = P, finish: bool = True
 ) -> Backup:
-    volume = _volume(session, tmp_path, project=project)
+    volume = make_volume(session, tmp_path, project=project)
     backup = catalog.begin_backup(
         session=session, project_id=project, user_id="u", volume_id=volume.id, name=name
     )
@@ -92,7 +80,7 @@ def test_reset_to_available_clears_fail_reason(session: Session, tmp_path: Path)
 
 def test_reset_restoring_fails_the_restore_target(session: Session, tmp_path: Path) -> None:
     backup = _backup(session, tmp_path)
-    target = _volume(session, tmp_path)
+    target = make_volume(session, tmp_path)
     catalog.begin_restore(
         session=session,
         backup_id=backup.id,

@@ -16,19 +16,7 @@ from storage import catalog
 from storage.catalog import Backup, Volume
 from storage.catalog.chains import add_dependent, drop_dependent
 from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
-
-P, Q = "proj-a", "proj-b"
-
-
-def _volume(session: Session, tmp_path: Path) -> Volume:
-    return catalog.create_volume(
-        session=session,
-        project_id=P,
-        user_id="u",
-        size_gb=1,
-        volumes_dir=tmp_path,
-        status="available",
-    )
+from tests.storage.catalog.seed import P, Q, make_volume
 
 
 def _backup(session: Session, volume: Volume, *, incremental: bool = False) -> Backup:
@@ -59,14 +47,14 @@ def _row(session: Session, backup_id: str) -> Backup:
 def test_parent_is_the_newest_available_backup_by_data_timestamp(
     session: Session, tmp_path: Path
 ) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     older, newer, newest = (_backup(session, vol) for _ in range(3))
     base = older.data_timestamp
     # data_timestamp, not creation order, decides; only available backups qualify.
     _set(session, older, data_timestamp=base + timedelta(hours=2))
     _set(session, newer, data_timestamp=base + timedelta(hours=1))
     _set(session, newest, data_timestamp=base + timedelta(hours=3), status="error")
-    other_vol = _volume(session, tmp_path)
+    other_vol = make_volume(session, tmp_path)
     _set(session, _backup(session, other_vol), data_timestamp=base + timedelta(hours=9))
 
     child = catalog.begin_backup(
@@ -90,7 +78,7 @@ def test_parent_is_the_newest_available_backup_by_data_timestamp(
 def test_incremental_without_a_parent_is_refused_and_changes_nothing(
     session: Session, tmp_path: Path
 ) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     failed = catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=vol.id)
     catalog.fail_operation(session=session, backup_id=failed.id, reason="boom")
     with pytest.raises(InvalidRequest, match="No backups available to do an incremental backup"):
@@ -105,7 +93,7 @@ def test_incremental_without_a_parent_is_refused_and_changes_nothing(
 def test_parent_that_stops_being_available_refuses_the_child(
     session: Session, tmp_path: Path
 ) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     parent = _backup(session, vol)
     # The parent leaves `available` between the choice and the count (a racing delete).
     assert catalog.select_parent(session=session, volume_id=vol.id, project_id=P) is not None
@@ -125,7 +113,7 @@ def test_parent_that_stops_being_available_refuses_the_child(
 def test_dependent_counts_follow_children_and_guard_the_parent(
     session: Session, tmp_path: Path
 ) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     full = _backup(session, vol)
     first = _backup(session, vol, incremental=True)
     second = _backup(session, vol, incremental=True)
@@ -158,7 +146,7 @@ def test_dependent_counts_follow_children_and_guard_the_parent(
 def test_a_stale_zero_count_still_refuses_a_parent_with_children(
     session: Session, tmp_path: Path
 ) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     full = _backup(session, vol)
     _backup(session, vol, incremental=True)
     _set(session, _row(session, full.id), num_dependent_backups=0)
@@ -190,7 +178,7 @@ def _in_threads(engine: Engine, n: int, work: Callable[[Session], object]) -> li
 def test_dependent_counts_are_atomic_under_concurrency(
     engine: Engine, session: Session, tmp_path: Path
 ) -> None:
-    parent = _backup(session, _volume(session, tmp_path))
+    parent = _backup(session, make_volume(session, tmp_path))
 
     def add(s: Session) -> bool:
         done = add_dependent(session=s, parent_id=parent.id)
@@ -210,7 +198,7 @@ def test_dependent_counts_are_atomic_under_concurrency(
 def test_two_concurrent_incrementals_of_one_volume_one_wins(
     engine: Engine, session: Session, tmp_path: Path
 ) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     full = _backup(session, vol)
 
     def create(s: Session) -> Backup:
@@ -229,7 +217,7 @@ def test_two_concurrent_incrementals_of_one_volume_one_wins(
 
 def _tree(session: Session, tmp_path: Path) -> dict[str, Backup]:
     """root <- a <- {b, d}, root <- c (failed): parents chosen as the API would."""
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     root = _backup(session, vol)
     a = _backup(session, vol, incremental=True)
     _set(session, a, status="restoring")  # not available: the next child goes to root
@@ -327,6 +315,6 @@ def test_interrupted_cascade_fails_only_its_own_members_and_resumes(
 
 
 def test_ready_to_delete_needs_the_deleting_status(session: Session, tmp_path: Path) -> None:
-    backup = _backup(session, _volume(session, tmp_path))
+    backup = _backup(session, make_volume(session, tmp_path))
     with pytest.raises(InvalidStatus, match="not deleting"):
         catalog.ready_to_delete(session=session, backup_id=backup.id)

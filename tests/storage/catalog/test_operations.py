@@ -8,27 +8,13 @@ import pytest
 from sqlmodel import Session
 
 from storage import catalog
-from storage.catalog import Backup, Volume
+from storage.catalog import Backup
 from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
-
-P, Q = "proj-a", "proj-b"
-
-
-def _volume(
-    session: Session, tmp_path: Path, *, size: int = 1, status: str = "available", project: str = P
-) -> Volume:
-    return catalog.create_volume(
-        session=session,
-        project_id=project,
-        user_id="u",
-        size_gb=size,
-        volumes_dir=tmp_path,
-        status=status,
-    )
+from tests.storage.catalog.seed import P, Q, make_volume
 
 
 def test_volume_round_trip_and_isolation(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     assert vol.path == str(tmp_path / f"{vol.id}.img")
     assert catalog.get_volume(session=session, volume_id=vol.id, project_id=P).id == vol.id
     with pytest.raises(RecordNotFound):
@@ -37,7 +23,7 @@ def test_volume_round_trip_and_isolation(session: Session, tmp_path: Path) -> No
 
 
 def test_backup_lifecycle_success(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path, size=2)
+    vol = make_volume(session, tmp_path, size=2)
     b = catalog.begin_backup(
         session=session, project_id=P, user_id="u", volume_id=vol.id, name="b1", metadata={"k": "v"}
     )
@@ -58,7 +44,7 @@ def test_backup_lifecycle_success(session: Session, tmp_path: Path) -> None:
 
 
 def test_in_use_needs_force(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path, status="in-use")
+    vol = make_volume(session, tmp_path, status="in-use")
     with pytest.raises(InvalidStatus):
         catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=vol.id)
     b = catalog.begin_backup(
@@ -71,14 +57,14 @@ def test_in_use_needs_force(session: Session, tmp_path: Path) -> None:
 
 
 def test_restore_guards_and_new_volume(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path, size=2)
+    vol = make_volume(session, tmp_path, size=2)
     b = catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=vol.id)
     with pytest.raises(InvalidStatus):  # not yet available
         catalog.begin_restore(
             session=session, backup_id=b.id, project_id=P, user_id="u", volumes_dir=tmp_path
         )
     catalog.finish_backup(session=session, backup_id=b.id, object_count=1, stored_bytes=1)
-    small = _volume(session, tmp_path, size=1)
+    small = make_volume(session, tmp_path, size=1)
     with pytest.raises(InvalidRequest):
         catalog.begin_restore(
             session=session,
@@ -109,7 +95,7 @@ def test_restore_guards_and_new_volume(session: Session, tmp_path: Path) -> None
 
 
 def test_failed_restore_into_new_volume_is_error(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     b = catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=vol.id)
     catalog.finish_backup(session=session, backup_id=b.id, object_count=1, stored_bytes=1)
     _, target = catalog.begin_restore(
@@ -128,7 +114,7 @@ def test_failed_restore_into_new_volume_is_error(session: Session, tmp_path: Pat
 
 
 def test_delete_guards(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     b = catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=vol.id)
     with pytest.raises(InvalidStatus):
         catalog.begin_backup_delete(session=session, backup_id=b.id, project_id=P)
@@ -154,7 +140,7 @@ def test_delete_guards(session: Session, tmp_path: Path) -> None:
 def test_list_paging_sorting_filters(session: Session, tmp_path: Path) -> None:
     ids = []
     for i in range(5):
-        vol = _volume(session, tmp_path)
+        vol = make_volume(session, tmp_path)
         b = catalog.begin_backup(
             session=session, project_id=P, user_id="u", volume_id=vol.id, name=f"b{i}"
         )
@@ -178,7 +164,7 @@ def test_list_paging_sorting_filters(session: Session, tmp_path: Path) -> None:
 
 
 def test_progress_and_transitional_queries(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     b = catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=vol.id)
     catalog.update_progress(session=session, model=Backup, record_id=b.id, done=5, total=9)
     session.refresh(b)

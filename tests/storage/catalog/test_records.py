@@ -13,9 +13,9 @@ from sqlmodel import Session, select
 from storage import catalog
 from storage.catalog import Backup, BackupStatus, Volume
 from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
+from tests.storage.catalog.seed import P, Q, make_volume
 from tests.storage.catalog.stored import add_row
 
-P, Q = "proj-a", "proj-b"
 STORE = "s3://AKIAEXAMPLE:s3cr3t@bucket/prefix?secret_key=s3cr3t#frag"
 CINDER_FIELDS = {
     "id",
@@ -50,17 +50,6 @@ CINDER_FIELDS = {
 }
 
 
-def _volume(session: Session, tmp_path: Path, project: str = P) -> Volume:
-    return catalog.create_volume(
-        session=session,
-        project_id=project,
-        user_id="u",
-        size_gb=1,
-        volumes_dir=tmp_path,
-        status="available",
-    )
-
-
 def _chain(session: Session, volume_id: str, length: int) -> list[Backup]:
     chain = [add_row(session, project=P, volume_id=volume_id)]
     for _ in range(length - 1):
@@ -87,7 +76,7 @@ def _rows(session: Session) -> list[dict[str, Any]]:
 
 
 def test_export_encodes_every_cinder_field_and_no_secret(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     root, child, leaf = _chain(session, vol.id, 3)
     service, url = _export(session, leaf)
     assert service == leaf.service == "safehold.block.v1"
@@ -110,7 +99,7 @@ def test_export_encodes_every_cinder_field_and_no_secret(session: Session, tmp_p
 
 
 def test_decode_round_trips_the_export(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     root, child = _chain(session, vol.id, 2)
     decoded = catalog.decode_record(_export(session, child)[1])
     assert (decoded.id, decoded.size, decoded.parent_id) == (child.id, 1, root.id)
@@ -121,7 +110,7 @@ def test_decode_round_trips_the_export(session: Session, tmp_path: Path) -> None
 
 
 def test_export_refuses_unavailable_and_foreign_backups(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     creating = add_row(session, project=P, volume_id=vol.id, status=BackupStatus.CREATING)
     with pytest.raises(InvalidStatus, match="must be available"):
         _export(session, creating)
@@ -174,7 +163,7 @@ def _import(session: Session, url: str, service: str = "safehold.block.v1") -> B
 
 
 def test_import_recreates_the_row_in_the_callers_project(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     (original,) = _chain(session, vol.id, 1)
     before = original.model_dump()
     _, url = _export(session, original)
@@ -189,7 +178,7 @@ def test_import_recreates_the_row_in_the_callers_project(session: Session, tmp_p
 
 
 def test_import_of_an_unknown_volume_uses_the_nil_volume(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     (original,) = _chain(session, vol.id, 1)
     _, url = _export(session, original)
     _forget(session, original)
@@ -200,7 +189,7 @@ def test_import_of_an_unknown_volume_uses_the_nil_volume(session: Session, tmp_p
 
 
 def test_import_refusals_change_nothing(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     root, child = _chain(session, vol.id, 2)
     _, root_url = _export(session, root)
     _, child_url = _export(session, child)
@@ -219,7 +208,7 @@ def test_import_refusals_change_nothing(session: Session, tmp_path: Path) -> Non
 
 
 def test_import_refuses_a_child_of_an_unavailable_parent(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     root, child = _chain(session, vol.id, 2)
     _, child_url = _export(session, child)
     _forget(session, child)
@@ -234,7 +223,7 @@ def test_import_refuses_a_child_of_an_unavailable_parent(session: Session, tmp_p
 
 
 def test_chains_import_parents_first_and_count_dependents(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     chain = _chain(session, vol.id, 3)
     urls = [_export(session, b)[1] for b in chain]
     _forget(session, *reversed(chain))
@@ -252,7 +241,7 @@ def test_chains_import_parents_first_and_count_dependents(session: Session, tmp_
 def test_import_of_a_parent_counts_children_already_present(
     session: Session, tmp_path: Path
 ) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     root, _child = _chain(session, vol.id, 2)
     _, url = _export(session, root)
     _forget(session, root)  # only the parent row was lost

@@ -1,4 +1,4 @@
-"""Snapshots, attachments and backups of snapshots in the catalog, on SQLite and PostgreSQL."""
+"""Snapshots and backups of snapshots in the catalog, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,26 +10,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel
 
 from storage import catalog
-from storage.catalog import Snapshot, SnapshotStatus, Volume, VolumeAttachment, lifecycle
+from storage.catalog import Snapshot, SnapshotStatus, Volume, lifecycle
 from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
-
-P, Q = "proj-a", "proj-b"
-
-
-def _volume(
-    session: Session, tmp_path: Path, *, status: str = "available", project: str = P, size: int = 2
-) -> Volume:
-    return catalog.create_volume(
-        session=session,
-        project_id=project,
-        user_id="u",
-        size_gb=size,
-        volumes_dir=tmp_path / "volumes",
-        status=status,
-    )
+from tests.storage.catalog.seed import P, Q, every_row, make_volume
 
 
 def _snapshot(
@@ -47,14 +33,6 @@ def _snapshot(
         assert catalog.finish_snapshot(session=session, snapshot_id=snap.id)
         session.refresh(snap)
     return snap
-
-
-def _rows(session: Session) -> list[dict[str, Any]]:
-    session.expire_all()
-    found: list[dict[str, Any]] = []
-    for model in (Volume, Snapshot, catalog.Backup, VolumeAttachment):
-        found.extend(sorted((r.model_dump() for r in session.exec(select(model))), key=str))
-    return found
 
 
 def test_schema_after_migrations_matches_the_models(engine: Engine) -> None:
@@ -81,7 +59,7 @@ def test_snapshot_failure_statuses_are_edges() -> None:
 
 
 def test_create_guard_and_lifecycle(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path, size=2)
     snap = _snapshot(
         session, tmp_path, vol, available=False, name="s1", description="d", metadata={"k": "v"}
     )
@@ -108,18 +86,18 @@ def test_create_guard_and_lifecycle(session: Session, tmp_path: Path) -> None:
 def test_create_needs_an_available_or_forced_in_use_volume(
     session: Session, tmp_path: Path, status: str, force: bool, allowed: bool
 ) -> None:
-    vol = _volume(session, tmp_path, status=status)
+    vol = make_volume(session, tmp_path, status=status)
     if allowed:
         assert _snapshot(session, tmp_path, vol, force=force).volume_id == vol.id
         return
-    before = _rows(session)
+    before = every_row(session)
     with pytest.raises(InvalidStatus, match=f"current status is: {status}"):
         _snapshot(session, tmp_path, vol, force=force)
-    assert _rows(session) == before
+    assert every_row(session) == before
 
 
 def test_create_of_another_projects_volume_is_not_found(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path, project=Q)
+    vol = make_volume(session, tmp_path, project=Q)
     with pytest.raises(RecordNotFound):
         catalog.begin_snapshot(
             session=session,
@@ -132,11 +110,14 @@ def test_create_of_another_projects_volume_is_not_found(session: Session, tmp_pa
 
 
 def test_list_semantics(session: Session, tmp_path: Path) -> None:
-    vol, other = _volume(session, tmp_path), _volume(session, tmp_path)
+    vol, other = (
+        make_volume(session, tmp_path),
+        make_volume(session, tmp_path),
+    )
     names = ["c", "a", "b"]
     snaps = [_snapshot(session, tmp_path, vol, name=n) for n in names]
     _snapshot(session, tmp_path, other, name="a")
-    _snapshot(session, tmp_path, _volume(session, tmp_path, project=Q), name="a")
+    _snapshot(session, tmp_path, make_volume(session, tmp_path, project=Q), name="a")
 
     rows, total = catalog.list_snapshots(session=session, project_id=P)
     assert total == 4 and len(rows) == 4
@@ -178,7 +159,7 @@ def test_list_semantics(session: Session, tmp_path: Path) -> None:
 
 
 def test_update_and_metadata(session: Session, tmp_path: Path) -> None:
-    snap = _snapshot(session, tmp_path, _volume(session, tmp_path), metadata={"a": "1"})
+    snap = _snapshot(session, tmp_path, make_volume(session, tmp_path), metadata={"a": "1"})
     updated = catalog.update_snapshot(
         session=session,
         snapshot_id=snap.id,
@@ -218,7 +199,7 @@ def test_update_and_metadata(session: Session, tmp_path: Path) -> None:
 
 
 def test_reset_status(session: Session, tmp_path: Path) -> None:
-    snap = _snapshot(session, tmp_path, _volume(session, tmp_path))
+    snap = _snapshot(session, tmp_path, make_volume(session, tmp_path))
     assert catalog.reset_snapshot_status(session=session, snapshot_id=snap.id, status="error")
     with pytest.raises(InvalidStatus):
         catalog.reset_snapshot_status(session=session, snapshot_id=snap.id, status="bogus")
@@ -246,16 +227,16 @@ def test_reset_status(session: Session, tmp_path: Path) -> None:
 def test_delete_guard(
     session: Session, tmp_path: Path, status: str, force: bool, allowed: bool
 ) -> None:
-    snap = _snapshot(session, tmp_path, _volume(session, tmp_path))
+    snap = _snapshot(session, tmp_path, make_volume(session, tmp_path))
     catalog.reset_snapshot_status(session=session, snapshot_id=snap.id, status=status)
     token = snap.op_token
     if not allowed:
-        before = _rows(session)
+        before = every_row(session)
         with pytest.raises(InvalidStatus):
             catalog.begin_snapshot_delete(
                 session=session, snapshot_id=snap.id, project_id=P, force=force
             )
-        assert _rows(session) == before
+        assert every_row(session) == before
         return
     deleting = catalog.begin_snapshot_delete(
         session=session, snapshot_id=snap.id, project_id=P, force=force
@@ -268,7 +249,7 @@ def test_delete_guard(
 
 
 def test_failures_and_repair(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     creating = _snapshot(session, tmp_path, vol, available=False)
     assert [s.id for s in catalog.transitional_snapshots(session=session)] == [creating.id]
     assert catalog.repair_after_run(session=session, record=creating, reason="run crashed")
@@ -291,12 +272,12 @@ def test_failures_and_repair(session: Session, tmp_path: Path) -> None:
 
 
 def test_volume_with_snapshots_cannot_be_deleted(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     snap = _snapshot(session, tmp_path, vol)
-    before = _rows(session)
+    before = every_row(session)
     with pytest.raises(InvalidRequest, match="has snapshots"):
         catalog.begin_volume_delete(session=session, volume_id=vol.id, project_id=P)
-    assert _rows(session) == before
+    assert every_row(session) == before
     catalog.begin_snapshot_delete(session=session, snapshot_id=snap.id, project_id=P)
     catalog.finish_snapshot_delete(session=session, snapshot_id=snap.id)
     assert catalog.begin_volume_delete(session=session, volume_id=vol.id, project_id=P).status == (
@@ -305,14 +286,14 @@ def test_volume_with_snapshots_cannot_be_deleted(session: Session, tmp_path: Pat
 
 
 def test_snapshot_of_a_deleting_volume_is_refused(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     catalog.begin_volume_delete(session=session, volume_id=vol.id, project_id=P)
     with pytest.raises(InvalidStatus):
         _snapshot(session, tmp_path, vol)
 
 
 def test_backup_of_a_snapshot_holds_the_snapshot_only(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     snap = _snapshot(session, tmp_path, vol)
     backup = catalog.begin_backup(
         session=session, project_id=P, user_id="u", volume_id=vol.id, snapshot_id=snap.id
@@ -347,7 +328,7 @@ def test_backup_of_a_snapshot_holds_the_snapshot_only(session: Session, tmp_path
 
 
 def test_failed_backup_of_a_snapshot_releases_it(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
+    vol = make_volume(session, tmp_path)
     snap = _snapshot(session, tmp_path, vol)
     backup = catalog.begin_backup(
         session=session, project_id=P, user_id="u", volume_id=vol.id, snapshot_id=snap.id
@@ -362,8 +343,8 @@ def test_failed_backup_of_a_snapshot_releases_it(session: Session, tmp_path: Pat
 def test_backup_of_a_snapshot_is_refused_without_changes(
     session: Session, tmp_path: Path, case: str
 ) -> None:
-    vol = _volume(session, tmp_path)
-    other = _volume(session, tmp_path, project=Q if case == "other-project" else P)
+    vol = make_volume(session, tmp_path)
+    other = make_volume(session, tmp_path, project=Q if case == "other-project" else P)
     # The backup names `vol`; the snapshot is of `other` except where it must match.
     snap = _snapshot(session, tmp_path, vol if case == "creating" else other, available=False)
     if case != "creating":
@@ -376,65 +357,9 @@ def test_backup_of_a_snapshot_is_refused_without_changes(
         "other-project": RecordNotFound,
         "missing": RecordNotFound,
     }[case]
-    before = _rows(session)
+    before = every_row(session)
     with pytest.raises(expected):
         catalog.begin_backup(
             session=session, project_id=P, user_id="u", volume_id=target, snapshot_id=snapshot_id
         )
-    assert _rows(session) == before
-
-
-def test_attach_and_detach(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
-    att = catalog.attach_volume(
-        session=session,
-        volume_id=vol.id,
-        project_id=P,
-        mountpoint="/dev/vdb",
-        instance_uuid="5f0f5b1c-1b2f-4bd5-9f4b-0e6d2a7c9d11",
-    )
-    session.refresh(vol)
-    assert vol.status == "in-use"
-    assert [a.id for a in catalog.attachments_of(session=session, volume_ids=[vol.id])[vol.id]] == [
-        att.id
-    ]
-    before = _rows(session)
-    with pytest.raises(InvalidStatus):
-        catalog.attach_volume(session=session, volume_id=vol.id, project_id=P, mountpoint="/x")
-    with pytest.raises(RecordNotFound):
-        catalog.detach_volume(session=session, volume_id=vol.id, project_id=P, attachment_id="nope")
-    with pytest.raises(RecordNotFound):
-        catalog.detach_volume(session=session, volume_id=vol.id, project_id=Q)
-    with pytest.raises(InvalidStatus):  # attached volumes are not deletable either
-        catalog.begin_volume_delete(session=session, volume_id=vol.id, project_id=P)
-    assert _rows(session) == before
-    catalog.detach_volume(session=session, volume_id=vol.id, project_id=P, attachment_id=att.id)
-    session.refresh(vol)
-    assert vol.status == "available"
-    assert catalog.attachments_of(session=session, volume_ids=[vol.id]) == {}
-    with pytest.raises(InvalidStatus):
-        catalog.detach_volume(session=session, volume_id=vol.id, project_id=P)
-
-
-def test_clear_attachments(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path)
-    catalog.attach_volume(session=session, volume_id=vol.id, project_id=None, mountpoint="/dev/b")
-    assert catalog.clear_attachments(session=session, volume_id=vol.id) == 1
-    assert catalog.attachments_of(session=session, volume_ids=[vol.id]) == {}
-    assert catalog.attachments_of(session=session, volume_ids=[]) == {}
-
-
-def test_temp_snapshot_bookkeeping(session: Session, tmp_path: Path) -> None:
-    vol = _volume(session, tmp_path, status="in-use")
-    backup = catalog.begin_backup(
-        session=session, project_id=P, user_id="u", volume_id=vol.id, force=True
-    )
-    catalog.record_temp_snapshot(session=session, backup_id=backup.id, path="/tmp/t.img")
-    # While its run creates the backup the copy is in use: not a leftover.
-    assert catalog.leftover_temp_snapshots(session=session) == []
-    catalog.fail_operation(session=session, backup_id=backup.id, reason="crashed")
-    assert [b.id for b in catalog.leftover_temp_snapshots(session=session)] == [backup.id]
-    catalog.forget_temp_snapshot(session=session, backup_id=backup.id)
-    catalog.forget_temp_snapshot(session=session, backup_id=backup.id)
-    assert catalog.leftover_temp_snapshots(session=session) == []
-    assert "temp_snapshot_path" not in catalog.backup_record(backup)
+    assert every_row(session) == before
