@@ -4,8 +4,10 @@ A fault plan is a JSON object naming store methods::
 
     {"put": {"transient": 2}}
     {"put": {"after": 3, "permanent": 1}, "get": {"transient": 1}}
+    {"put": {"delay_ms": 3000}}
 
-For each named method, the first ``after`` calls (default 0) pass through, the next
+For each named method, every call first sleeps ``delay_ms`` (default 0: a slow store, so
+that tests can catch an operation mid-way); then the first ``after`` calls (default 0) pass through, the next
 ``transient`` calls raise TransientStorageError, the next ``permanent`` calls raise
 PermanentStorageError, and every later call passes through. Faulty calls raise *before*
 touching the inner store. Calls are counted per process and per plan file (with its
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 METHODS = frozenset({"put", "get", "get_range", "exists", "list", "delete"})
-_FIELDS = frozenset({"after", "transient", "permanent"})
+_FIELDS = frozenset({"after", "transient", "permanent", "delay_ms"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class FaultSpec:
     after: int = 0
     transient: int = 0
     permanent: int = 0
+    delay_ms: int = 0
 
 
 @dataclass
@@ -51,10 +55,12 @@ class FaultPlan:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def fault_for(self, method: str) -> StorageError | None:
-        """Count one call of ``method`` and return the error to inject, if any; thread-safe."""
+        """Count one call of ``method`` (after its delay) and return the error to inject."""
         spec = self.specs.get(method)
         if spec is None:
             return None
+        if spec.delay_ms:
+            time.sleep(spec.delay_ms / 1000)
         with self.lock:
             n = self.calls[method]
             self.calls[method] += 1

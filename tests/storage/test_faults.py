@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -77,3 +78,12 @@ def test_counters_are_shared_per_process_and_file(tmp_path: Path, inner: ObjectS
 def test_bad_plans_are_rejected(text: str) -> None:
     with pytest.raises(ValueError):
         parse_fault_plan(text)
+
+
+def test_delay_slows_every_call_of_the_method(inner: ObjectStore) -> None:
+    store = FaultyObjectStore(inner, parse_fault_plan('{"put": {"delay_ms": 50}}'))
+    started = time.monotonic()
+    store.put("a", b"1")
+    store.put("b", b"2")
+    assert time.monotonic() - started >= 0.1
+    assert store.get("a") == b"1" and store.plan.calls["get"] == 0  # get is not planned
