@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,9 +83,10 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def running(data_dir: Path) -> Iterator[Service]:
+def running(data_dir: Path, extra_env: Mapping[str, str] | None = None) -> Iterator[Service]:
     """`python -m deployments.cli run` as `make run` starts it, with its data in
-    ``data_dir``, on free ports; SIGINT (then SIGKILL after 40 s) on exit."""
+    ``data_dir``, on free ports, plus ``extra_env`` (e.g. an S3 store or a PostgreSQL
+    catalog); SIGINT (then SIGKILL after 40 s) on exit."""
     data_dir.mkdir(parents=True, exist_ok=True)
     api_port, ui_port = _free_port(), _free_port()
     fault_file = data_dir / "faults.json"
@@ -96,6 +97,7 @@ def running(data_dir: Path) -> Iterator[Service]:
         SAFEHOLD_UI_PORT=str(ui_port),
         SAFEHOLD_FAULT_FILE=str(fault_file),
     )
+    env.update(extra_env or {})
     log = data_dir / "safehold-run.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
