@@ -15,13 +15,16 @@ from api.routes import backup_actions, backups, snapshots, versions, volumes
 from api.routes import catalog as catalog_routes
 from api.routes import progress as progress_routes
 from api.routes import records as record_routes
+from api.tokens import configured_tokens
 from api.trees import include_cinder
 from storage import catalog
 from storage.settings import Settings
 
 
 def create_app(settings: Settings, launcher: Launcher | None = None) -> FastAPI:
-    """The API app; its lifespan opens the catalog and the launcher (Prefect by default)."""
+    """The API app; its lifespan opens the catalog and the launcher (Prefect by default).
+
+    Raises TokenFileError when auth_mode=tokens and the tokens file is unusable."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +49,8 @@ def create_app(settings: Settings, launcher: Launcher | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.settings = settings
+    # Read now, so a bad tokens file stops the service before it serves (TokenFileError).
+    app.state.tokens = configured_tokens(settings)
     install_faults(app)
     # Added last, so outermost: errors rendered by the fault layer carry the echo too.
     app.add_middleware(MicroversionMiddleware)

@@ -1,18 +1,25 @@
-"""No-auth identity, as Cinder's noauth: the token is `user[:project]`.
+"""Who is calling, from `X-Auth-Token`, in one of two modes (settings.auth_mode).
 
-openstacksdk's `auth_type="none"` sends `X-Auth-Token: notused` with no project; such
-a token takes its project from the URL. Admins are the users named in settings.
+noauth, as Cinder's: the token is `user[:project]`; openstacksdk's `auth_type="none"`
+sends `notused` with no project, which takes its project from the URL; admins are the
+users named in settings. tokens: only the tokens of the tokens file (api/tokens.py), each
+with its own project and roles. A token is never logged or echoed.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Header, Request
 
 from api.faults import Fault
+from api.tokens import TokenTable
 from storage.settings import Settings
+
+logger = logging.getLogger(__name__)
+UNAUTHORIZED = "The request you have made requires authentication."
 
 
 @dataclass(frozen=True)
@@ -39,20 +46,39 @@ def get_context(
     project_id: str,
     x_auth_token: Annotated[str | None, Header()] = None,
 ) -> Context:
-    """The caller of a project route: 401 without a token, 400 for another project's URL."""
-    parsed = parse_token(x_auth_token or "", project_id)
-    if parsed is None:
-        raise Fault(401, "The request you have made requires authentication.")
-    user_id, token_project = parsed
-    if token_project != project_id:
+    """The caller of a project route: 401 without a valid token, 400 for another
+    project's URL."""
+    tokens: TokenTable | None = request.app.state.tokens
+    if tokens is None:
+        context = _noauth_context(request.app.state.settings, x_auth_token, project_id)
+    else:
+        context = _token_context(tokens, x_auth_token)
+    if context is None:
+        logger.info("unauthenticated request to %s refused", request.url.path)
+        raise Fault(401, UNAUTHORIZED)
+    if context.project_id != project_id:
         # Cinder answers a URL/context project mismatch with 400, not 403.
         raise Fault(
             400,
             f"Malformed request URL: URL's project_id '{project_id}' doesn't match "
-            f"Context's project_id '{token_project}'",
+            f"Context's project_id '{context.project_id}'",
         )
-    settings: Settings = request.app.state.settings
+    return context
+
+
+def _noauth_context(settings: Settings, token: str | None, project_id: str) -> Context | None:
+    parsed = parse_token(token or "", project_id)
+    if parsed is None:
+        return None
+    user_id, token_project = parsed
     return Context(user_id, token_project, user_id in settings.admin_user_set())
+
+
+def _token_context(tokens: TokenTable, token: str | None) -> Context | None:
+    identity = tokens.lookup(token)
+    if identity is None:
+        return None
+    return Context(identity.user_id, identity.project_id, identity.is_admin)
 
 
 def require_admin(context: Context, action: str) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
+from api.tokens import TokenFileError, configured_tokens
 from deployments.api_server import main as api_main
 from deployments.progress import follow
 from deployments.rebuild import main as rebuild_main
@@ -28,16 +30,27 @@ def main(argv: list[str] | None = None) -> int:
     watch = sub.add_parser("progress", help="follow a backup's operation with a progress bar")
     watch.add_argument("backup_id")
     watch.add_argument("--project", required=True, help="project id of the backup")
-    watch.add_argument("--user", default="admin", help="noauth user id (default: admin)")
+    watch.add_argument(
+        "--user", default="admin", help="noauth user id (default: admin; SAFEHOLD_TOKEN wins)"
+    )
     watch.add_argument("--url", help="API root (default: from SAFEHOLD_HOST/API_PORT)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.command in (None, "run", "api"):
+        try:
+            # Refuse before any child starts rather than after the Prefect server is up.
+            configured_tokens(Settings())
+        except TokenFileError as exc:
+            logging.getLogger("safehold").error("refusing to start: %s", exc)
+            return 2
     if args.command in (None, "run"):
         return run(Settings())
     if args.command == "progress":
         settings = Settings()
         url = args.url or f"http://{settings.host}:{settings.api_port}"
-        return follow(url, args.project, args.backup_id, f"{args.user}:{args.project}")
+        # From the environment, not argv: a command line is visible to every local user.
+        token = os.environ.get("SAFEHOLD_TOKEN") or f"{args.user}:{args.project}"
+        return follow(url, args.project, args.backup_id, token)
     if args.command == "rebuild-catalog":
         return rebuild_main(Settings(), sys.stdout)
     if args.command == "runner":

@@ -33,4 +33,7 @@ def service_env(settings: Settings) -> dict[str, str]:
             "PREFECT_UI_ENABLED": "true",
         }
     )
+    if settings.tokens_file is not None:
+        # Children run from the repository root: a relative path would point elsewhere.
+        env["SAFEHOLD_TOKENS_FILE"] = str(settings.tokens_file.resolve())
     return env

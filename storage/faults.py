@@ -7,11 +7,12 @@ A fault plan is a JSON object naming store methods::
     {"put": {"delay_ms": 3000}}
 
 For each named method, every call first sleeps ``delay_ms`` (default 0: a slow store, so
-that tests can catch an operation mid-way); then the first ``after`` calls (default 0) pass through, the next
-``transient`` calls raise TransientStorageError, the next ``permanent`` calls raise
-PermanentStorageError, and every later call passes through. Faulty calls raise *before*
-touching the inner store. Calls are counted per process and per plan file (with its
-content), so a retried task that reopens the store sees the faults already spent.
+that tests can catch an operation mid-way). Then the first ``after`` calls (default 0)
+pass through, the next ``transient`` calls raise TransientStorageError, the next
+``permanent`` calls raise PermanentStorageError, and every later call passes through.
+Faulty calls raise *before* touching the inner store. Calls are counted per process and
+per plan file (with its content), so a retried task that reopens the store sees the
+faults already spent.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     zstd_level: int = 3
     # Users treated as admin under noauth (comma separated).
     admin_users: str = "admin"
+    # "noauth" trusts `user:project` tokens (local use); "tokens" accepts only the tokens
+    # listed in tokens_file (production; docs/operations.md "Authentication").
+    auth_mode: Literal["noauth", "tokens"] = "noauth"
+    tokens_file: Path | None = None
     # Test-only chaos switch: a JSON file naming store faults to inject (docs/operations.md).
     fault_file: Path | None = None
     # Data movements (backup/restore) running at once across all runners: a Prefect

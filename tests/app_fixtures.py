@@ -20,6 +20,7 @@ def settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         catalog_url=f"sqlite:///{tmp_path / 'catalog.db'}",
         admin_users="admin",
+        auth_mode="noauth",
     )
 
 
