@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from storage.errors import ObjectNotFound
 from storage.format.manifest import BLOCK_ENTRY, HOLE, ZERO_HASH, Manifest
 from storage.format.progress import Progress, ProgressFn
 from storage.format.segment import SegmentBuilder, SegmentRef, compressor
@@ -72,9 +73,10 @@ def write_backup(
 ) -> BackupResult:
     """Back up ``source_path`` as ``backup_id``; the manifest write is the commit point.
 
-    Idempotent per backup_id: a retry rewrites the same segment keys (seq 0, 1, ...) and
-    then the manifest. Until the manifest exists nothing is committed; segments left by a
-    failed attempt are garbage under the backup's prefix that delete_backup_objects removes.
+    Idempotent per backup_id: a retry uses the same segment keys (seq 0, 1, ...), skips
+    segments an earlier attempt stored with identical bytes, then writes the manifest.
+    Until the manifest exists nothing is committed; segments left by a failed attempt are
+    garbage under the backup's prefix that delete_backup_objects removes.
     With ``parent``, a block whose sha256 equals the parent's block at the same index is not
     stored again: it points at the parent's frame. Raises StorageError; ValueError on bad
     geometry or parent; TypeError if ``record`` is not JSON-able.
@@ -144,11 +146,33 @@ def _encode(
 
 
 def _upload(store: ObjectStore, owner: str, seq: int, data: bytes) -> SegmentRef:
-    """Checksum and store one sealed segment; runs on the uploader thread."""
+    """Checksum and store one sealed segment; runs on the uploader thread.
+
+    A retried backup resumes: a segment an earlier attempt already stored with exactly
+    these bytes is not sent again.
+    """
     ref = SegmentRef(owner=owner, seq=seq, size=len(data), sha256=hashlib.sha256(data).digest())
+    if _already_stored(store, ref):
+        log.debug("backup %s: segment %d already stored, not sent again", owner, seq)
+        return ref
     store.put(ref.key, data)
     log.debug("backup %s: stored segment %d (%d bytes)", owner, seq, len(data))
     return ref
+
+
+def _already_stored(store: ObjectStore, ref: SegmentRef) -> bool:
+    """True iff the segment's key holds exactly ref's bytes (checked by size and sha256).
+
+    One existence check per segment on a first attempt; a read only where an earlier
+    attempt left the key, since the source may have changed between attempts.
+    """
+    if not store.exists(ref.key):
+        return False
+    try:
+        existing = store.get(ref.key)
+    except ObjectNotFound:
+        return False
+    return len(existing) == ref.size and hashlib.sha256(existing).digest() == ref.sha256
 
 
 _Pending = tuple[int, int, Future[tuple[bytes, bytes | None]] | None, bytes | None]

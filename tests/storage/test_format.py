@@ -6,6 +6,7 @@ import hashlib
 import os
 import random
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -309,6 +310,56 @@ def test_retry_after_an_injected_failure_succeeds(store: ObjectStore, tmp_path: 
     assert manifest_exists(store, backup_id)
     keys = store.list(backup_prefix(backup_id))
     assert len(keys) == result.object_count  # same deterministic keys: no leftovers
+    restored = _restore(store, backup_id, tmp_path / "dst.img", source.stat().st_size)
+    assert restored.read_bytes() == source.read_bytes()
+
+
+class _CountingStore:
+    """Counts puts per key on the way to a real store."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner, self.url, self.puts = inner, inner.url, Counter[str]()
+
+    def put(self, key: str, data: bytes) -> None:
+        self.puts[key] += 1
+        self.inner.put(key, data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_retry_resumes_without_resending_stored_segments(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    source = make_mixed_volume(tmp_path / "src.img")
+    segments = _backup(store, source).object_count - 1
+    assert segments >= 3
+    counting = _CountingStore(store)
+    plan = parse_fault_plan(f'{{"put": {{"after": {segments - 1}, "transient": 1}}}}')
+    backup_id = _id()
+    with pytest.raises(TransientStorageError):  # the last segment's put fails
+        _backup(FaultyObjectStore(counting, plan), source, backup_id)  # type: ignore[arg-type]
+    first = Counter(counting.puts)
+    assert len(first) == segments - 1
+    _backup(counting, source, backup_id)  # type: ignore[arg-type]
+    resent = {k for k, n in counting.puts.items() if n > first.get(k, 0) and "/segments/" in k}
+    assert len(resent) == 1  # only the segment that failed; the rest were not sent again
+    restored = _restore(store, backup_id, tmp_path / "dst.img", source.stat().st_size)
+    assert restored.read_bytes() == source.read_bytes()
+
+
+def test_retry_after_the_source_changed_replaces_stale_segments(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    source = make_mixed_volume(tmp_path / "src.img")
+    segments = _backup(store, source).object_count - 1
+    plan = parse_fault_plan(f'{{"put": {{"after": {segments}, "permanent": 1}}}}')
+    backup_id = _id()
+    with pytest.raises(Exception, match="injected fault"):  # every segment, no manifest
+        _backup(FaultyObjectStore(store, plan), source, backup_id)
+    with open(source, "r+b") as f:  # the volume changes before the rerun
+        f.write(os.urandom(4096))
+    _backup(store, source, backup_id)
     restored = _restore(store, backup_id, tmp_path / "dst.img", source.stat().st_size)
     assert restored.read_bytes() == source.read_bytes()
 
