@@ -15,6 +15,7 @@ from api.routes import backup_actions, backups, snapshots, versions, volumes
 from api.routes import catalog as catalog_routes
 from api.routes import progress as progress_routes
 from api.routes import records as record_routes
+from api.runs import Runs
 from api.tokens import configured_tokens
 from api.trees import include_cinder
 from storage import catalog
@@ -33,10 +34,13 @@ def create_app(settings: Settings, launcher: Launcher | None = None) -> FastAPI:
             # Migrations block (SQL + files): keep them off the event loop.
             await anyio.to_thread.run_sync(catalog.migrate, engine)
             async with AsyncExitStack() as stack:
-                if launcher is None:
-                    app.state.launcher = await stack.enter_async_context(open_prefect_launcher())
-                else:
-                    app.state.launcher = launcher
+                active: Launcher = (
+                    launcher
+                    if launcher is not None
+                    else await stack.enter_async_context(open_prefect_launcher())
+                )
+                # One Runs for the app's life: it only wraps the launcher.
+                app.state.runs = Runs(active)
                 app.state.engine = engine
                 yield
         finally:

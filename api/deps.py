@@ -28,8 +28,8 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 def get_runs(request: Request) -> Runs:
-    """The launcher, usable from the worker thread a route runs in."""
-    return Runs(request.app.state.launcher)
+    """The launcher, usable from the worker thread a route runs in (made by the lifespan)."""
+    return cast(Runs, request.app.state.runs)
 
 
 def get_api_version(request: Request) -> APIVersion:

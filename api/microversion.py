@@ -15,6 +15,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.faults import fault_response
+from api.trees import app_path
 
 HEADER: Final = "OpenStack-API-Version"
 SERVICE: Final = "volume"
@@ -104,11 +105,7 @@ class MicroversionMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer 400/406 for unusable versions; otherwise run the app with the echo."""
-        path = scope.get("path", "")
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :]
-        if scope["type"] != "http" or not is_versioned(path):
+        if scope["type"] != "http" or not is_versioned(app_path(scope)):
             await self.app(scope, receive, send)
             return
         try:

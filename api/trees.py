@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from fastapi import APIRouter, FastAPI, Request
+from starlette.types import Scope
 
 V3: Final = "v3"
 V2: Final = "v2"
@@ -24,10 +25,15 @@ def include_cinder(app: FastAPI, *routers: APIRouter) -> None:
             app.include_router(router, prefix=f"/{tree}")
 
 
-def tree_of(request: Request) -> str:
-    """The tree ("v2" or "v3") the request's path is in; v3 for anything else."""
-    path: str = request.scope.get("path", "")
-    root: str = request.scope.get("root_path", "")
+def app_path(scope: Scope) -> str:
+    """The request's path inside the app: `path` without the `root_path` it is mounted at."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
     if root and path.startswith(root):
         path = path[len(root) :]
-    return V2 if path.startswith(f"/{V2}/") else V3
+    return path
+
+
+def tree_of(request: Request) -> str:
+    """The tree ("v2" or "v3") the request's path is in; v3 for anything else."""
+    return V2 if app_path(request.scope).startswith(f"/{V2}/") else V3

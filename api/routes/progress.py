@@ -8,8 +8,7 @@ from fastapi import APIRouter
 
 from api.auth import visible_project
 from api.deps import ContextDep, RunsDep, SessionDep
-from api.follow import settle_backups
-from storage import catalog
+from api.follow import settled_backup
 from storage.catalog import Backup, BackupStatus
 
 router = APIRouter(prefix="/v1/{project_id}/backups", tags=["progress"])
@@ -46,8 +45,7 @@ def backup_progress(
     backup_id: str, context: ContextDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"progress": {...}}`; a run that ended badly is settled first, as in show."""
-    backup = catalog.get_backup(
-        session=session, backup_id=backup_id, project_id=visible_project(context)
+    backup = settled_backup(
+        session=session, runs=runs, backup_id=backup_id, project_id=visible_project(context)
     )
-    settle_backups(session=session, runs=runs, backups=[backup])
     return {"progress": progress_view(backup)}

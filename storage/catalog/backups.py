@@ -19,7 +19,7 @@ from storage.catalog.models import Backup, BackupStatus, Snapshot, Volume, Volum
 from storage.catalog.paging import page
 from storage.catalog.rows import get_owned
 from storage.catalog.snapshots import hold_for_backup, release_after_backup
-from storage.catalog.volumes import GIB, get_volume
+from storage.catalog.volumes import get_volume, volume_bytes
 from storage.errors import InvalidRequest, InvalidStatus
 
 B, V = BackupStatus, VolumeStatus
@@ -83,7 +83,7 @@ def begin_backup(
         availability_zone=availability_zone or volume.availability_zone,
         size=volume.size,
         op_token=str(uuid.uuid4()),
-        progress_total=volume.size * GIB,
+        progress_total=volume_bytes(volume),
     )
     if snapshot is not None:
         backup.snapshot_id, backup.data_timestamp = snapshot.id, snapshot.created_at

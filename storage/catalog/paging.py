@@ -30,15 +30,19 @@ def page(
     direction; RecordNotFound for a marker that is not among the matching rows.
     """
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    rows = list(session.exec(stmt.order_by(*_order_by(model, sort_keys, sort))))
+    order = _order_by(model, sort_keys, sort)
     start = offset
     if marker is not None:
-        ids = [getattr(row, "id") for row in rows]  # noqa: B009 (T has no declared id)
+        # Only the ordered ids are read to place the marker; the page itself is fetched
+        # with OFFSET/LIMIT, so no request loads every matching row.
+        id_column = col(getattr(model, "id"))  # noqa: B009 (T has no declared id)
+        ids_stmt: Any = stmt.with_only_columns(id_column).order_by(*order)
+        ids = list(session.exec(ids_stmt))
         if marker not in ids:
             raise RecordNotFound("Marker", marker)
         start = ids.index(marker) + 1 + offset
-    end = None if limit is None else start + limit
-    return rows[start:end], int(total)
+    rows = list(session.exec(stmt.order_by(*order).offset(start).limit(limit)))
+    return rows, int(total)
 
 
 def _order_by(

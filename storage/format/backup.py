@@ -202,6 +202,7 @@ class _SegmentWriter:
         self._builder = SegmentBuilder(segment_size)
         # Segment table: own segments as upload futures, ancestors' as copied refs.
         self._table: list[SegmentRef | Future[SegmentRef] | None] = []
+        # Where each ancestor segment already copied from the parent sits in the table.
         self._table_index: dict[tuple[str, int], int] = {}
         self._open: int | None = None  # table index of the segment being filled
         self._upload: Future[SegmentRef] | None = None
@@ -282,7 +283,6 @@ class _SegmentWriter:
         seq = self.segments_written
         self._upload = self._uploader.submit(_upload, self._store, self._backup_id, seq, data)
         self._table[self._open] = self._upload
-        self._table_index[(self._backup_id, seq)] = self._open
         self._open = None
         self.segments_written += 1
 

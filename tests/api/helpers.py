@@ -15,6 +15,11 @@ PROJECT = "0c2eba2c5af04d3f9e9d0d410b371fde"
 OTHER_PROJECT = "9d1a0f3e6b2c4e57a8f0c1d2e3f4a5b6"
 USER = "alice"
 ADMIN = "admin"
+VOLUMES = f"/v3/{PROJECT}/volumes"
+SNAPSHOTS = f"/v3/{PROJECT}/snapshots"
+BACKUPS = f"/v3/{PROJECT}/backups"
+# A well-formed id no row has.
+MISSING = "0d6e4b5c-2d8a-4f0e-9a3b-1c2d3e4f5a6b"
 
 
 def headers(

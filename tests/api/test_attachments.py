@@ -12,11 +12,19 @@ from sqlmodel import Session
 from storage import catalog
 from storage.settings import Settings
 
-from .helpers import ADMIN, OTHER_PROJECT, PROJECT, USER, every_row, headers, make_volume
+from .helpers import (
+    ADMIN,
+    BACKUPS,
+    MISSING,
+    OTHER_PROJECT,
+    USER,
+    VOLUMES,
+    every_row,
+    headers,
+    make_volume,
+)
 
-VOLUMES = f"/v3/{PROJECT}/volumes"
 SERVER = "5f0f5b1c-1b2f-4bd5-9f4b-0e6d2a7c9d11"
-MISSING = "0d6e4b5c-2d8a-4f0e-9a3b-1c2d3e4f5a6b"
 
 
 # -- attach / detach --------------------------------------------------------------------
@@ -127,10 +135,10 @@ def test_backup_of_an_in_use_volume_needs_force(
     _action(client, volume.id, {"os-attach": {"mountpoint": "/m", "instance_uuid": SERVER}})
     body: dict[str, Any] = {"backup": {"volume_id": volume.id}}
     before = every_row(app.state.engine)
-    assert client.post(f"/v3/{PROJECT}/backups", json=body, headers=headers()).status_code == 400
+    assert client.post(BACKUPS, json=body, headers=headers()).status_code == 400
     assert every_row(app.state.engine) == before
     body["backup"]["force"] = True
-    assert client.post(f"/v3/{PROJECT}/backups", json=body, headers=headers()).status_code == 202
+    assert client.post(BACKUPS, json=body, headers=headers()).status_code == 202
     with Session(app.state.engine) as db:
         vol = catalog.get_volume(session=db, volume_id=volume.id)
     assert (vol.status, vol.previous_status) == ("backing-up", "in-use")

@@ -116,17 +116,6 @@ def test_backup_of_a_busy_volume_is_400(
     assert launcher.submissions == []
 
 
-def test_backup_from_a_snapshot_is_404(
-    client: TestClient, session: Session, settings: Settings
-) -> None:
-    volume = make_volume(session, settings.volumes_dir)
-    body = {
-        "backup": {"volume_id": volume.id, "snapshot_id": "0d6e4b5c-2d8a-4f0e-9a3b-1c2d3e4f5a6b"}
-    }
-    response = client.post(BACKUPS, json=body, headers=headers())
-    assert response.status_code == 404
-
-
 def test_backup_of_another_projects_volume_is_404(
     client: TestClient, session: Session, settings: Settings
 ) -> None:

@@ -12,8 +12,12 @@ from storage import catalog
 from storage.settings import Settings
 
 from .helpers import (
+    BACKUPS,
+    MISSING,
     OTHER_PROJECT,
     PROJECT,
+    SNAPSHOTS,
+    VOLUMES,
     every_row,
     headers,
     make_snapshot,
@@ -21,12 +25,7 @@ from .helpers import (
     snapshot_row,
 )
 
-SNAPSHOTS = f"/v3/{PROJECT}/snapshots"
-VOLUMES = f"/v3/{PROJECT}/volumes"
-MISSING = "0d6e4b5c-2d8a-4f0e-9a3b-1c2d3e4f5a6b"
-
-
-# -- backups of snapshots and of in-use volumes -----------------------------------------
+# -- backups of snapshots (of in-use volumes: tests/api/test_attachments.py) -------------
 
 
 def test_backup_of_a_snapshot(
@@ -39,10 +38,10 @@ def test_backup_of_a_snapshot(
     volume = make_volume(session, settings.volumes_dir)
     snap = make_snapshot(session, volume)
     body = {"backup": {"volume_id": volume.id, "snapshot_id": snap.id}}
-    response = client.post(f"/v3/{PROJECT}/backups", json=body, headers=headers())
+    response = client.post(BACKUPS, json=body, headers=headers())
     assert response.status_code == 202, response.text
     backup_id = response.json()["backup"]["id"]
-    shown = client.get(f"/v3/{PROJECT}/backups/{backup_id}", headers=headers()).json()["backup"]
+    shown = client.get(f"{BACKUPS}/{backup_id}", headers=headers()).json()["backup"]
     snapshot_view = client.get(f"{SNAPSHOTS}/{snap.id}", headers=headers()).json()["snapshot"]
     assert shown["snapshot_id"] == snap.id
     assert shown["data_timestamp"] == snapshot_view["created_at"]
@@ -52,7 +51,7 @@ def test_backup_of_a_snapshot(
     )
     # The snapshot's backup run failing gives the snapshot back.
     launcher.set_state(launcher.submissions[-1].flow_run_id, "FAILED", "boom")
-    client.get(f"/v3/{PROJECT}/backups/{backup_id}", headers=headers())
+    client.get(f"{BACKUPS}/{backup_id}", headers=headers())
     assert snapshot_row(app.state.engine, snap.id).status == "available"
 
 
@@ -70,7 +69,7 @@ def test_bad_backup_of_a_snapshot_changes_nothing(
     snapshot_id = MISSING if case == "missing" else snap.id
     body = {"backup": {"volume_id": volume.id, "snapshot_id": snapshot_id}}
     before = every_row(app.state.engine)
-    response = client.post(f"/v3/{PROJECT}/backups", json=body, headers=headers())
+    response = client.post(BACKUPS, json=body, headers=headers())
     expected = {"other-volume": 400, "not-available": 400, "missing": 404, "other-project": 404}
     assert response.status_code == expected[case], response.text
     assert every_row(app.state.engine) == before

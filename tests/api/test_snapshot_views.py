@@ -16,13 +16,21 @@ from api.views.common import ViewContext
 from api.views.snapshots import snapshot_detail
 from storage.settings import Settings
 
-from .helpers import ADMIN, OTHER_PROJECT, PROJECT, USER, headers, make_snapshot, make_volume
+from .helpers import (
+    ADMIN,
+    MISSING,
+    OTHER_PROJECT,
+    PROJECT,
+    SNAPSHOTS,
+    USER,
+    headers,
+    make_snapshot,
+    make_volume,
+)
 from .test_golden import assert_same_shape
 
-SNAPSHOTS = f"/v3/{PROJECT}/snapshots"
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "cinder-v3" / "snapshots"
 V2_SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "cinder-v2"
-MISSING = "0d6e4b5c-2d8a-4f0e-9a3b-1c2d3e4f5a6b"
 
 
 def _sample(folder: str, name: str) -> dict[str, Any]:

@@ -21,8 +21,10 @@ from storage.settings import Settings
 
 from .helpers import (
     ADMIN,
+    MISSING,
     OTHER_PROJECT,
-    PROJECT,
+    SNAPSHOTS,
+    VOLUMES,
     every_row,
     headers,
     make_snapshot,
@@ -30,10 +32,7 @@ from .helpers import (
     snapshot_row,
 )
 
-SNAPSHOTS = f"/v3/{PROJECT}/snapshots"
-VOLUMES = f"/v3/{PROJECT}/volumes"
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "cinder-v3" / "snapshots"
-MISSING = "0d6e4b5c-2d8a-4f0e-9a3b-1c2d3e4f5a6b"
 BASE_KEYS = {
     "created_at",
     "description",

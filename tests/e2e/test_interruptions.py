@@ -12,6 +12,7 @@ from uuid import UUID
 import pytest
 import requests
 from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.states import Cancelling
 
 from tests.e2e.helpers import MIB, cinder, wait_for, write_mixed
@@ -73,3 +74,19 @@ def test_cancelled_backup_ends_in_error_and_frees_the_volume(service: Service) -
     # Nothing was committed: the backup's manifest (the commit point) was never written.
     assert not (service.data_dir / "backups" / "backups" / backup.id / "manifest").exists()
     admin.backups.delete(backup.id)  # an error backup is deletable, leaving no garbage
+
+
+def test_start_up_submits_a_reconcile_run_that_completes(service: Service) -> None:
+    async def runs() -> list[Any]:
+        async with PrefectClient(service.prefect_api) as client:
+            return await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["reconcile start-up"]))
+            )
+
+    deadline = time.monotonic() + 60
+    found = asyncio.run(runs())
+    while not (found and found[0].state and found[0].state.type.value == "COMPLETED"):
+        assert time.monotonic() < deadline, f"reconcile start-up run: {found}"
+        time.sleep(0.5)
+        found = asyncio.run(runs())
+    assert len(found) == 1

@@ -20,6 +20,7 @@ from tempest.lib.services.volume import base_client
 from api.launcher import RecordingLauncher
 from storage import catalog
 from storage.objects import open_store_from_settings
+from tests.storage.catalog import stored
 from tests.wire.tempest_clients import ADMIN, PROJECT, VolumeClients, volume_clients
 
 CASES = [("v3", None), ("v3", "3.9"), ("v3", "3.43"), ("v3", "3.64"), ("v2", None)]
@@ -157,7 +158,6 @@ def test_export_and_import_record(
     base_url: str, app: FastAPI, session: Session, case: tuple[str, str | None]
 ) -> None:
     # Data really in the store (import reads the manifest), as the records tests make it.
-    stored = pytest.importorskip("tests.storage.catalog.stored")
     tree, _ = case
     clients = volume_clients(base_url, tree=tree)
     admin = volume_clients(base_url, tree=tree, user=ADMIN)
