@@ -36,4 +36,6 @@ def service_env(settings: Settings) -> dict[str, str]:
     if settings.tokens_file is not None:
         # Children run from the repository root: a relative path would point elsewhere.
         env["SAFEHOLD_TOKENS_FILE"] = str(settings.tokens_file.resolve())
+    if settings.manage_roots is not None:
+        env["SAFEHOLD_MANAGE_ROOTS"] = os.pathsep.join(map(str, settings.manage_root_paths()))
     return env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +43,10 @@ class Settings(BaseSettings):
     # Data movements (backup/restore) running at once across all runners: a Prefect
     # global concurrency limit that the start-up creates (docs/operations.md).
     max_data_operations: int = 4
+    # Directories (or single files/devices) manage-existing may register from, separated by
+    # os.pathsep (":" on Linux, as PATH); unset: volumes_dir; empty: manage-existing refused
+    # (docs/operations.md "Manage-existing roots").
+    manage_roots: str | None = None
 
     @property
     def data_path(self) -> Path:
@@ -57,6 +62,13 @@ class Settings(BaseSettings):
     def snapshots_dir(self) -> Path:
         """Where point-in-time copies (snapshots, temporary backup sources) live."""
         return self.data_path / "snapshots"
+
+    def manage_root_paths(self) -> tuple[Path, ...]:
+        """The roots manage-existing may register files under, as absolute paths."""
+        if self.manage_roots is None:
+            return (self.volumes_dir,)
+        parts = (p.strip() for p in self.manage_roots.split(os.pathsep))
+        return tuple(Path(os.path.abspath(p)) for p in parts if p)
 
     def resolved_catalog_url(self) -> str:
         """The catalog URL, defaulting to SQLite under the data dir."""

@@ -34,6 +34,9 @@ from api.views.volumes import VOLUME_TYPE, VOLUME_TYPE_ID, volume_detail, volume
 from api.volume_attachments import ACTIONS as ATTACHMENT_ACTIONS
 from storage import catalog
 from storage.catalog import Volume, VolumeStatus
+from storage.errors import InvalidRequest
+from storage.settings import Settings
+from storage.sources.confine import confined_source
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +198,8 @@ def volume_action(
     return Response(status_code=202)
 
 
-def _source_path(spec: ManageVolume) -> str:
+def _source_path(spec: ManageVolume, settings: Settings) -> str:
+    """The resolved file or device `source-name` names; 400 unless under a managed root."""
     ref = spec.ref if isinstance(spec.ref, dict) else {"source-name": spec.ref}
     path = ref.get("source-name")
     if not isinstance(path, str) or not os.path.isabs(path) or "\0" in path:
@@ -204,7 +208,10 @@ def _source_path(spec: ManageVolume) -> str:
             "Manage existing volume failed due to invalid backend reference: "
             "ref must name an absolute file or device path as 'source-name'.",
         )
-    return os.path.normpath(path)
+    try:
+        return str(confined_source(path, settings.manage_root_paths()))
+    except InvalidRequest as exc:
+        raise Fault(400, f"Invalid input: manage-existing source-name {exc}") from None
 
 
 def _manage_admin(context: ContextDep) -> Context:
@@ -221,6 +228,7 @@ def manage_volume(
     view: ViewDep,
     session: SessionDep,
     runs: RunsDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Register an existing file or device (admin); size 0 until the flow measures it."""
     spec = body.volume
@@ -230,7 +238,7 @@ def manage_volume(
     if spec.bootable:
         raise Fault(400, "Invalid input received: bootable volumes are not supported.")
     _check_type_and_metadata(spec.volume_type, spec.metadata)
-    path = _source_path(spec)
+    path = _source_path(spec, settings)
     volume = catalog.create_volume(
         session=session,
         project_id=context.project_id,

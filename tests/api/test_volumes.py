@@ -205,15 +205,23 @@ def test_manage_is_admin_only(
 
 @pytest.mark.parametrize("path", [MANAGE, f"/v3/{PROJECT}/os-volume-manage"])
 def test_manage_registers_the_file_and_starts_manage_volume(
-    client: TestClient, session: Session, launcher: RecordingLauncher, path: str
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    launcher: RecordingLauncher,
+    path: str,
 ) -> None:
-    response = client.post(path, json=_manage_body(), headers=headers(user=ADMIN))
+    # The default manage root is the data dir's volumes/ (tests/api/test_manage_roots.py).
+    source = settings.volumes_dir / "legacy.img"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(b"\0" * 4096)
+    response = client.post(path, json=_manage_body(str(source)), headers=headers(user=ADMIN))
     assert response.status_code == 202
     volume = response.json()["volume"]
     assert (volume["status"], volume["size"], volume["name"]) == ("creating", 0, "legacy")
-    assert volume["metadata"] == {"safehold:path": "/dev/vg0/data"}
+    assert volume["metadata"] == {"safehold:path": str(source)}
     row = catalog.get_volume(session=session, volume_id=volume["id"])
-    assert (row.status, row.managed, row.path) == ("managing", True, "/dev/vg0/data")
+    assert (row.status, row.managed, row.path) == ("managing", True, str(source))
     sub = launcher.submissions[-1]
     assert (sub.deployment, sub.parameters) == ("manage-volume/safehold", {"volume_id": row.id})
 
