@@ -16,7 +16,10 @@ async def create_backup(backup_id: str) -> dict[str, int]:
     volume = tasks.load_volume(backup.volume_id)
     # An incremental's parent cannot go away meanwhile: it has a dependent, so its
     # delete is refused (docs/states.md).
-    parent = await tasks.read_manifest(backup.parent_id) if backup.parent_id else None
+    parent = None
+    if backup.parent_id:
+        # The parent row may read a stored backup under another id (an import).
+        parent = await tasks.read_manifest(tasks.load_backup(backup.parent_id).data_id)
     # The volume, a snapshot of it, or a temporary copy of an in-use volume (removed on exit).
     async with backup_source(backup, volume) as source_path:
         result = await tasks.write_backup(backup, source_path, parent)

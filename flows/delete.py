@@ -1,4 +1,4 @@
-"""delete-backup: remove a backup's objects, then its row."""
+"""delete-backup: remove a backup's objects (unless another row reads them), then its row."""
 
 from __future__ import annotations
 
@@ -13,10 +13,18 @@ async def delete_backup(backup_id: str) -> dict[str, int]:
     """deleting -> (manifest, then segments deleted) -> row removed; rerunnable.
 
     Refuses (InvalidStatus) while any backup still names this one as parent: children may
-    reference its segments. A row already gone means an earlier run finished.
+    reference its segments. A row already gone means an earlier run finished. The stored
+    backup goes with the last row that reads it (storage.catalog.shared_data).
     """
-    if not tasks.ready_to_delete(backup_id):
+    release = tasks.plan_release(backup_id)
+    if release is None:
         return {"objects_deleted": 0}
-    deleted = await tasks.delete_backup_objects(backup_id)
+    deleted = 0
+    if not release.shared:
+        deleted = await tasks.delete_backup_objects(release.data_id)
     tasks.finish_backup_delete(backup_id)
+    # Every other reader may have been deleted meanwhile, each seeing this row: the last
+    # one out, asking after its own row is gone, deletes the data.
+    if release.shared and tasks.is_unread(release.data_id):
+        deleted = await tasks.delete_backup_objects(release.data_id)
     return {"objects_deleted": deleted}

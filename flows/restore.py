@@ -19,6 +19,6 @@ async def restore_backup(backup_id: str, volume_id: str) -> dict[str, int]:
         tasks.set_volume_status(
             volume_id, VolumeStatus.RESTORING_BACKUP, frozenset({VolumeStatus.CREATING})
         )
-    restored = await tasks.restore_backup(backup_id, volume.path)
+    restored = await tasks.restore_backup(tasks.load_backup(backup_id), volume.path)
     tasks.finish_restore(backup_id)
     return {"bytes_restored": restored}

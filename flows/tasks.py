@@ -20,7 +20,7 @@ from flows.progress import run_with_progress
 from flows.retry import STORAGE_TASK
 from storage import catalog, format
 from storage.catalog import Backup, Volume
-from storage.sources import block
+from storage.sources import block, confine
 
 CATALOG_TASK: dict[str, Any] = {"retries": 2, "retry_delay_seconds": 1, "cache_policy": NO_CACHE}
 
@@ -59,10 +59,18 @@ def finish_restore(backup_id: str) -> bool:
 
 
 @task(**CATALOG_TASK)
-def ready_to_delete(backup_id: str) -> bool:
-    """False if the row is gone; InvalidStatus unless deleting and without children."""
+def plan_release(backup_id: str) -> catalog.DataRelease | None:
+    """Which stored backup the deleting row reads and whether others read it too; None if
+    the row is gone; InvalidStatus unless deleting and without children."""
     with context.session() as s:
-        return catalog.ready_to_delete(session=s, backup_id=backup_id)
+        return catalog.plan_release(session=s, backup_id=backup_id)
+
+
+@task(**CATALOG_TASK)
+def is_unread(data_id: str) -> bool:
+    """True iff no row reads the stored backup any more."""
+    with context.session() as s:
+        return catalog.is_unread(session=s, data_id=data_id)
 
 
 @task(**CATALOG_TASK)
@@ -110,7 +118,9 @@ def delete_volume_file(path: str) -> None:
 
 @task(cache_policy=NO_CACHE, **STORAGE_TASK)
 def measure_device(path: str) -> int:
-    """Size in bytes of a file or block device; PermanentStorageError if unreadable."""
+    """Size in bytes of a file or block device; InvalidRequest if it left the manage roots
+    (re-checked: defence in depth), PermanentStorageError if unreadable."""
+    confine.recheck_source(path, context.settings().manage_root_paths())
     return block.device_size(Path(path))
 
 
@@ -118,9 +128,9 @@ def measure_device(path: str) -> int:
 
 
 @task(cache_policy=NO_CACHE, **STORAGE_TASK)
-async def read_manifest(backup_id: str) -> format.Manifest:
-    """Read and verify a committed backup's manifest; ObjectNotFound, CorruptData."""
-    return await asyncio.to_thread(format.read_manifest, context.store(), backup_id)
+async def read_manifest(data_id: str) -> format.Manifest:
+    """Read and verify a stored backup's manifest; ObjectNotFound, CorruptData."""
+    return await asyncio.to_thread(format.read_manifest, context.store(), data_id)
 
 
 @task(cache_policy=NO_CACHE, timeout_seconds=24 * 3600, **STORAGE_TASK)
@@ -138,7 +148,7 @@ async def write_backup(
     def work(progress: format.ProgressFn) -> format.BackupResult:
         return format.write_backup(
             context.store(),
-            backup_id=backup.id,
+            backup_id=backup.data_id,
             source_path=Path(source_path),
             record=catalog.backup_record(backup),
             block_size=block_size,
@@ -153,13 +163,14 @@ async def write_backup(
 
 
 @task(cache_policy=NO_CACHE, timeout_seconds=24 * 3600, **STORAGE_TASK)
-async def restore_backup(backup_id: str, target_path: str) -> int:
-    """Write the backup's blocks into the target, verifying every checksum."""
+async def restore_backup(backup: Backup, target_path: str) -> int:
+    """Write the stored backup the row reads into the target, verifying every checksum."""
+    backup_id = backup.id
 
     def work(progress: format.ProgressFn) -> int:
         return format.restore_backup(
             context.store(),
-            backup_id=backup_id,
+            backup_id=backup.data_id,
             target_path=Path(target_path),
             progress=progress,
         )
@@ -169,8 +180,6 @@ async def restore_backup(backup_id: str, target_path: str) -> int:
 
 
 @task(cache_policy=NO_CACHE, **STORAGE_TASK)
-async def delete_backup_objects(backup_id: str) -> int:
-    """Delete every object the backup owns, manifest first; idempotent."""
-    return await asyncio.to_thread(
-        format.delete_backup_objects, context.store(), backup_id=backup_id
-    )
+async def delete_backup_objects(data_id: str) -> int:
+    """Delete every object of a stored backup, manifest first; idempotent."""
+    return await asyncio.to_thread(format.delete_backup_objects, context.store(), backup_id=data_id)

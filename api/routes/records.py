@@ -1,8 +1,10 @@
 """Cinder backup records: export_record and import_record (FIELDS.md 3.6), admin only.
 
 Neither starts a flow run. Export is a catalog read. Import is the API's one synchronous
-read of the backup store: the backup's manifest must exist, verify and carry the same
-record id before the row is inserted, available (docs/api.md).
+read of the backup store: the manifest of the stored backup the record names must exist
+and verify, and the record's parent row must read the data that backup was written
+against, before the row is inserted, available (docs/api.md). The imported row may
+carry a new id: it reads the named stored backup all the same.
 """
 
 from __future__ import annotations
@@ -48,15 +50,17 @@ def export_record(
     return {"backup-record": {"backup_service": service, "backup_url": url}}
 
 
-def _check_stored(settings: Settings, record: ImportedRecord) -> None:
-    """400 unless the backup's manifest exists, verifies and matches the record."""
+def _stored_parent(settings: Settings, record: ImportedRecord) -> str | None:
+    """The parent the record's stored backup was written against; 400 unless its manifest
+    exists and verifies, 503 when the store does not answer."""
+    data_id = record.data_id()
     try:
-        stored = read_committed(open_store_from_settings(settings), record.id)
+        stored = read_committed(open_store_from_settings(settings), data_id)
     except ObjectNotFound:
         raise Fault(
             400,
             f"Invalid backup: the data of backup {record.id} is not in the backup store "
-            f"(no {manifest_key(record.id)}).",
+            f"(no {manifest_key(data_id)}).",
         ) from None
     except (CorruptData, InvalidKey) as exc:
         raise Fault(
@@ -65,12 +69,7 @@ def _check_stored(settings: Settings, record: ImportedRecord) -> None:
     except TransientStorageError as exc:
         logger.warning("backup %s: import could not read the store: %s", record.id, exc)
         raise Fault(503, "The backup store is unavailable; nothing was imported.") from None
-    if stored.manifest.parent_id != record.parent_id:
-        raise Fault(
-            400,
-            f"Invalid backup: the record names parent {record.parent_id} but the stored "
-            f"backup {record.id} was written against {stored.manifest.parent_id}.",
-        )
+    return stored.manifest.parent_id
 
 
 @router.post("/import_record", status_code=201)
@@ -87,7 +86,8 @@ def import_record(
     record = catalog.decode_record(spec.backup_url)
     # Cheap catalog refusals first, so a duplicate never costs a store read.
     catalog.check_import(session=session, record=record, backup_service=spec.backup_service)
-    _check_stored(settings, record)
+    stored_parent = _stored_parent(settings, record)
+    catalog.check_stored_data(session=session, record=record, stored_parent=stored_parent)
     backup = catalog.import_backup(
         session=session,
         record=record,

@@ -40,7 +40,7 @@ from storage.catalog.export import (
     encode_record,
     export_backup,
 )
-from storage.catalog.imports import NIL_VOLUME_ID, check_import, import_backup
+from storage.catalog.imports import NIL_VOLUME_ID, check_import, check_stored_data, import_backup
 from storage.catalog.models import (
     Backup,
     BackupStatus,
@@ -55,6 +55,7 @@ from storage.catalog.rebuild import RebuildResult, rebuild_backups
 from storage.catalog.records import backup_record
 from storage.catalog.repair import ENDED_BADLY, repair_after_run, run_end_reason
 from storage.catalog.restores import begin_restore, finish_restore
+from storage.catalog.shared_data import DataRelease, is_unread, plan_release
 from storage.catalog.snapshots import (
     begin_snapshot,
     begin_snapshot_delete,
@@ -91,6 +92,7 @@ from storage.catalog.volumes import (
 
 __all__ = [
     "Backup",
+    "DataRelease",
     "BackupStatus",
     "ENDED_BADLY",
     "GIB",
@@ -117,6 +119,7 @@ __all__ = [
     "begin_snapshot_delete",
     "begin_volume_delete",
     "check_import",
+    "check_stored_data",
     "clear_attachments",
     "create_volume",
     "decode_record",
@@ -140,6 +143,7 @@ __all__ = [
     "get_snapshot",
     "get_volume",
     "import_backup",
+    "is_unread",
     "leftover_temp_snapshots",
     "list_backups",
     "list_snapshots",
@@ -147,6 +151,7 @@ __all__ = [
     "make_engine",
     "migrate",
     "plan_cascade",
+    "plan_release",
     "ready_to_delete",
     "rebuild_backups",
     "record_temp_snapshot",

@@ -2,7 +2,10 @@
 
 The JSON object holds every field of Cinder's backup record, in Cinder's names
 (FIELDS.md 3.6), plus ``driver_info`` with what only Safehold knows: where the data is
-(the store URL, never credentials), the format version, stored bytes and the parent chain.
+(the store URL, never credentials, and ``data_id``, the stored backup the row reads), the
+format version, stored bytes and the parent chain. Because the record names its data,
+a record imported under another id (tempest changes the ``id``) reads the same stored
+backup as the row it was exported from.
 """
 
 from __future__ import annotations
@@ -22,13 +25,13 @@ from sqlmodel import Session
 
 from storage.catalog.backups import get_backup
 from storage.catalog.models import Backup, BackupStatus
-from storage.errors import InvalidRequest, InvalidStatus
+from storage.errors import InvalidKey, InvalidRequest, InvalidStatus
 from storage.format.manifest import MANIFEST_VERSION
-from storage.layout import manifest_key
+from storage.layout import backup_id_of, manifest_key, validate_backup_id
 
-# Every service name Safehold records on a backup starts with this (e.g. safehold.block.v1);
-# import_record accepts only records of such a service (Cinder matches driver prefixes).
-SERVICE_PREFIX: Final = "safehold."
+# import_record accepts only records of Safehold's services (Cinder matches driver
+# prefixes): today's Cinder-style driver path, and the name written before it.
+SERVICE_PREFIXES: Final = ("cinder.backup.drivers.safehold.", "safehold.")
 _MAX_CHAIN: Final = 10_000  # a longer parent chain can only be a cycle
 
 
@@ -71,6 +74,29 @@ class ImportedRecord(BaseModel):
     created_at: datetime | None = None
     data_timestamp: datetime | None = None
     driver_info: dict[str, Any] | None = None
+
+    def data_id(self) -> str:
+        """The stored backup this record reads: driver_info's ``data_id``, else the
+        backup of its ``manifest_key`` (older exports), else the record's own id.
+
+        Raises InvalidRequest when driver_info names a location that is no backup id.
+        """
+        info = self.driver_info or {}
+        try:
+            if isinstance(info.get("data_id"), str):
+                return validate_backup_id(_backup_id(info["data_id"]))
+            if isinstance(info.get("manifest_key"), str):
+                return backup_id_of(info["manifest_key"])
+        except (InvalidKey, ValueError):
+            raise InvalidRequest(
+                "Invalid backup record: driver_info does not name a stored backup."
+            ) from None
+        return self.id
+
+
+def is_safehold_service(service: str) -> bool:
+    """True iff ``service`` names a backup service whose records this service imports."""
+    return service.startswith(SERVICE_PREFIXES)
 
 
 def public_store_url(url: str) -> str:
@@ -175,7 +201,8 @@ def export_backup(
         )
     driver_info = {
         "store_url": public_store_url(store_url),
-        "manifest_key": manifest_key(backup.id),
+        "data_id": backup.data_id,
+        "manifest_key": manifest_key(backup.data_id),
         "format_version": MANIFEST_VERSION,
         "stored_bytes": backup.stored_bytes,
         "parent_chain": parent_chain(session=session, backup=backup),

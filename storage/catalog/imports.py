@@ -1,10 +1,13 @@
 """import_record: a decoded backup record becomes an available backup row.
 
+The row reads the stored backup the record names (``ImportedRecord.data_id``), whatever
+id it is imported under, so several rows may share one stored backup (docs/format.md §5).
 Chains are imported parents first: a record whose parent is not in the catalog (or not
 available) is refused, and importing a child counts it on its parent in the same
 transaction, with the guard incremental backups use (storage.catalog.chains).
-Whether the backup's data is in storage is the caller's check (storage.format.scan),
-made between check_import and import_backup.
+Whether the backup's data is in storage, and whether the parent row reads the data the
+stored backup was written against, is the caller's check (storage.format.scan and
+check_parent_data), made between check_import and import_backup.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
 from storage.catalog.chains import add_dependent
-from storage.catalog.export import SERVICE_PREFIX, ImportedRecord
+from storage.catalog.export import SERVICE_PREFIXES, ImportedRecord, is_safehold_service
 from storage.catalog.models import Backup, BackupStatus, Volume, utcnow
+from storage.catalog.shared_data import being_released
 from storage.errors import InvalidRequest
 
 log = logging.getLogger(__name__)
@@ -29,10 +33,10 @@ _EXISTS: Final = "Invalid backup: Backup already exists in database."
 
 def check_import(*, session: Session, record: ImportedRecord, backup_service: str) -> None:
     """Refuse (InvalidRequest) a foreign service, an existing id, or a missing parent."""
-    if not backup_service.startswith(SERVICE_PREFIX):
+    if not is_safehold_service(backup_service):
         raise InvalidRequest(
             f"Invalid backup: backup service {backup_service!r} is not served here; "
-            f"this service imports records of services named {SERVICE_PREFIX}*."
+            f"this service imports records of services named {SERVICE_PREFIXES[0]}*."
         )
     if session.get(Backup, record.id) is not None:
         raise InvalidRequest(_EXISTS)
@@ -45,6 +49,32 @@ def check_import(*, session: Session, record: ImportedRecord, backup_service: st
             )
         if parent.status != BackupStatus.AVAILABLE:
             raise InvalidRequest(_parent_unusable(record))
+
+
+def check_stored_data(
+    *, session: Session, record: ImportedRecord, stored_parent: str | None
+) -> None:
+    """InvalidRequest when the record's stored backup is being deleted (every row reading
+    it is deleting), or unless the record's parent row reads the stored backup that the
+    record's data was written against (``stored_parent``, from its manifest); reads only.
+
+    Rows chain by row id, stored backups by data id: an incremental imported under a new
+    id names its parent row (the original or an import of it), whose data must be the
+    manifest's parent.
+    """
+    if being_released(session=session, data_id=record.data_id()):
+        raise InvalidRequest(
+            f"Invalid backup: the stored backup {record.data_id()} is being deleted."
+        )
+    parent = session.get(Backup, record.parent_id) if record.parent_id else None
+    parent_data = parent.data_id if parent is not None else None
+    if parent_data != stored_parent:
+        raise InvalidRequest(
+            f"Invalid backup: the record names parent {record.parent_id} but the stored "
+            f"backup {record.data_id()} was written against "
+            f"{stored_parent or 'no parent'}; import the parent's record first and name "
+            f"its id as parent_id."
+        )
 
 
 def _parent_unusable(record: ImportedRecord) -> str:
@@ -97,6 +127,7 @@ def _row(
         volume_id = record.volume_id
     return Backup(
         id=record.id,
+        data_id=record.data_id(),
         project_id=project_id,
         user_id=user_id,
         volume_id=volume_id,
@@ -129,7 +160,7 @@ def _stored_bytes(record: ImportedRecord) -> int:
 
 
 def _service(record: ImportedRecord, backup_service: str) -> str:
-    if record.service and record.service.startswith(SERVICE_PREFIX):
+    if record.service and is_safehold_service(record.service):
         return record.service
     return backup_service[:255]
 

@@ -6,13 +6,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column
+from sqlalchemy import JSON, BigInteger, Column, event
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
     """Aware UTC now (views render it naive, as Cinder does)."""
     return datetime.now(UTC)
+
+
+# Cinder records the backup driver's import path as a backup's service, and clients
+# (tempest) expect export records of a "cinder.backup.drivers..." service.
+BACKUP_SERVICE = "cinder.backup.drivers.safehold.BlockV1Driver"
 
 
 class BackupStatus(StrEnum):
@@ -80,6 +85,10 @@ class Backup(SQLModel, table=True):
     volume_id: str = Field(index=True, max_length=36)
     snapshot_id: str | None = Field(default=None, max_length=36)
     parent_id: str | None = Field(default=None, index=True, max_length=36)
+    # The stored backup (backups/<data_id>/ in the store) whose manifest this row reads:
+    # its own id unless the row was imported under a new id (docs/format.md §5).
+    # Left empty, it is filled with the row's own id on insert (_own_data).
+    data_id: str = Field(default="", max_length=36, index=True)
     name: str | None = Field(default=None, max_length=255)
     description: str | None = Field(default=None, max_length=255)
     status: str = Field(default=BackupStatus.CREATING, max_length=32, index=True)
@@ -91,7 +100,7 @@ class Backup(SQLModel, table=True):
     availability_zone: str | None = Field(default=None, max_length=255)
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", JSON))
     num_dependent_backups: int = 0
-    service: str = Field(default="safehold.block.v1", max_length=255)
+    service: str = Field(default=BACKUP_SERVICE, max_length=255)
     service_metadata: str | None = Field(default=None, max_length=255)
     restore_volume_id: str | None = Field(default=None, max_length=36)
     encryption_key_id: str | None = Field(default=None, max_length=36)
@@ -115,6 +124,15 @@ class Backup(SQLModel, table=True):
     def has_dependent_backups(self) -> bool:
         """True iff incremental children point at this backup."""
         return self.num_dependent_backups > 0
+
+
+def _own_data(_mapper: Any, _connection: Any, backup: Backup) -> None:
+    """Before a backup row is inserted: an unset ``data_id`` names the row's own data."""
+    if not backup.data_id:
+        backup.data_id = backup.id
+
+
+event.listen(Backup, "before_insert", _own_data)
 
 
 class SnapshotStatus(StrEnum):

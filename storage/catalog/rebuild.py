@@ -3,6 +3,12 @@
 Rows that exist are left alone; missing ones are inserted as available, parents before
 children, and num_dependent_backups is recounted from the parent links. Volumes are never
 invented: a rebuilt backup keeps the volume_id it was made from, known or not.
+
+One row per stored backup, under the stored backup's own id, and only when no row reads
+it yet: a stored backup that some row reads — its own row, or a row imported under a new
+id — is "existing". Rows sharing a stored backup (imports under a new id) are not
+recreated: the store knows only the id a backup was written under, so after losing the
+catalog such rows come back through their export records (import_record).
 """
 
 from __future__ import annotations
@@ -114,7 +120,8 @@ def _recount(session: Session, backup_ids: Iterable[str]) -> None:
 
 
 def rebuild_backups(*, session: Session, records: Iterable[Mapping[str, Any]]) -> RebuildResult:
-    """Insert a row for every record whose id is not in the catalog; commits once.
+    """Insert a row for every record whose id is neither a row's id nor read by a row;
+    commits once.
 
     Idempotent: a second run with the same records inserts nothing. Records that cannot
     be rows are counted as invalid and skipped, so one bad manifest does not stop the rest.
@@ -123,6 +130,7 @@ def rebuild_backups(*, session: Session, records: Iterable[Mapping[str, Any]]) -
     # Ids only, so the whole catalog fits in memory at any realistic size; avoids IN lists
     # longer than the database accepts.
     existing_ids = set(session.exec(select(Backup.id)).all())
+    existing_ids |= set(session.exec(select(Backup.data_id)).all())
     pending: dict[str, Backup] = {}
     invalid = 0
     for record in offered:

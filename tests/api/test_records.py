@@ -16,6 +16,7 @@ from sqlmodel import Session
 from api.launcher import RecordingLauncher
 from storage import catalog
 from storage.catalog import Backup, BackupStatus
+from storage.catalog.models import BACKUP_SERVICE
 from storage.format import write_backup
 from storage.layout import manifest_key
 from storage.objects import ObjectStore, open_store_from_settings
@@ -72,7 +73,7 @@ def _import(client: TestClient, record: dict[str, Any], user: str = ADMIN) -> An
 def test_export_answers_service_and_base64_record(client: TestClient, chain: list[Backup]) -> None:
     record = _export(client, chain[1].id)
     assert set(record) == {"backup_service", "backup_url"}
-    assert record["backup_service"] == "safehold.block.v1"
+    assert record["backup_service"] == BACKUP_SERVICE
     decoded = json.loads(base64.b64decode(record["backup_url"], validate=True))
     assert decoded["id"] == chain[1].id and decoded["parent_id"] == chain[0].id
     assert decoded["driver_info"]["parent_chain"] == [chain[0].id]
@@ -144,16 +145,16 @@ def _b64(obj: Any) -> str:
 
 def _record(backup_id: str, **extra: Any) -> dict[str, str]:
     record = {"id": backup_id, "size": 1, **extra}
-    return {"backup_service": "safehold.block.v1", "backup_url": _b64(record)}
+    return {"backup_service": BACKUP_SERVICE, "backup_url": _b64(record)}
 
 
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
         ({"backup_record": {}}, "backup-record. Field required"),
-        ({"backup-record": {"backup_service": "safehold.block.v1"}}, "backup_url"),
+        ({"backup-record": {"backup_service": BACKUP_SERVICE}}, "backup_url"),
         ({"backup-record": {**_record("x"), "extra": 1}}, "'extra' was unexpected"),
-        ({"backup-record": {"backup_service": "safehold.block.v1", "backup_url": ""}}, "url"),
+        ({"backup-record": {"backup_service": BACKUP_SERVICE, "backup_url": ""}}, "url"),
         ({"backup-record": {"backup_service": "x", "backup_url": "%%%"}}, "base64"),
         ({"backup-record": {"backup_service": "x", "backup_url": _b64([1])}}, "JSON object"),
         ({"backup-record": {"backup_service": "x", "backup_url": _b64({"size": 1})}}, "'id'"),
@@ -260,3 +261,65 @@ def test_rebuild_is_in_the_openapi_document(client: TestClient) -> None:
     assert "post" in paths["/v1/{project_id}/catalog/rebuild"]
     assert "get" in paths["/v3/{project_id}/backups/{backup_id}/export_record"]
     assert "post" in paths["/v3/{project_id}/backups/import_record"]
+
+
+def _renamed(record: dict[str, str], **changes: Any) -> dict[str, str]:
+    """tempest's _modify_backup_url: the same record with fields changed (e.g. a new id)."""
+    decoded = json.loads(base64.b64decode(record["backup_url"]))
+    decoded.update(changes)
+    return {**record, "backup_url": _b64(decoded)}
+
+
+def test_import_under_a_new_id_reads_the_original_data(
+    client: TestClient, session: Session, chain: list[Backup]
+) -> None:
+    new_id = str(uuid.uuid4())
+    response = _import(client, _renamed(_export(client, chain[0].id), id=new_id))
+    assert response.status_code == 201, response.text
+    assert response.json()["backup"]["id"] == new_id
+    row = session.get(Backup, new_id)
+    assert row is not None and (row.status, row.data_id) == ("available", chain[0].id)
+    # The import's own export names the same data, so it can be imported again.
+    again = json.loads(base64.b64decode(_export(client, new_id)["backup_url"]))
+    assert (again["id"], again["driver_info"]["data_id"]) == (new_id, chain[0].id)
+
+
+def test_incremental_chain_imported_under_new_ids(
+    client: TestClient, session: Session, chain: list[Backup], app: FastAPI
+) -> None:
+    root_record, child_record = (_export(client, b.id) for b in chain)
+    new_root, new_child = str(uuid.uuid4()), str(uuid.uuid4())
+    assert _import(client, _renamed(root_record, id=new_root)).status_code == 201
+
+    # The child's record still names the original parent, which reads other data than a
+    # row the child could be renamed onto: naming the wrong parent row is refused.
+    stranger = str(uuid.uuid4())
+    assert _import(client, _renamed(child_record, id=stranger)).status_code == 201
+    before = catalog_rows(app.state.engine)
+    wrong = _import(client, _renamed(child_record, id=str(uuid.uuid4()), parent_id=stranger))
+    assert wrong.status_code == 400
+    assert "written against" in wrong.json()["badRequest"]["message"]
+    assert catalog_rows(app.state.engine) == before
+
+    # Renamed onto the parent's import, the chain is the imports' own.
+    response = _import(client, _renamed(child_record, id=new_child, parent_id=new_root))
+    assert response.status_code == 201, response.text
+    session.expire_all()
+    child, parent = session.get(Backup, new_child), session.get(Backup, new_root)
+    assert child is not None and parent is not None
+    assert (child.parent_id, child.data_id) == (new_root, chain[1].id)
+    assert parent.num_dependent_backups == 1
+    shown = client.get(f"{BACKUPS}/{new_child}", headers=headers(ADMIN)).json()["backup"]
+    assert shown["is_incremental"] is True
+
+
+def test_import_refused_while_its_data_is_being_deleted(
+    client: TestClient, session: Session, chain: list[Backup], app: FastAPI
+) -> None:
+    record = _export(client, chain[1].id)
+    catalog.begin_backup_delete(session=session, backup_id=chain[1].id, project_id=PROJECT)
+    before = catalog_rows(app.state.engine)
+    response = _import(client, _renamed(record, id=str(uuid.uuid4())))
+    assert response.status_code == 400
+    assert "is being deleted" in response.json()["badRequest"]["message"]
+    assert catalog_rows(app.state.engine) == before

@@ -115,7 +115,7 @@ def test_export_lose_rows_import_parents_first_restore(
     admin: Any, engine: Engine, chain: Chain
 ) -> None:
     records = [admin.backups.export_record(backup_id) for backup_id in chain.ids]
-    assert all(r["backup_service"].startswith("safehold.") for r in records)
+    assert all(r["backup_service"].startswith("cinder.backup.drivers.safehold.") for r in records)
 
     _lose_rows(engine, *chain.ids)
     with pytest.raises(cinder_exc.NotFound):

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from storage import catalog
 from storage.catalog import Backup, BackupStatus, Volume
+from storage.catalog.models import BACKUP_SERVICE
 from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
 from tests.storage.catalog.seed import P, Q, make_volume
 from tests.storage.catalog.stored import add_row
@@ -79,7 +80,7 @@ def test_export_encodes_every_cinder_field_and_no_secret(session: Session, tmp_p
     vol = make_volume(session, tmp_path)
     root, child, leaf = _chain(session, vol.id, 3)
     service, url = _export(session, leaf)
-    assert service == leaf.service == "safehold.block.v1"
+    assert service == leaf.service == BACKUP_SERVICE
     raw = base64.b64decode(url, validate=True)  # standard alphabet, padded
     assert base64.b64encode(raw).decode() == url
     assert "s3cr3t" not in raw.decode() and "AKIAEXAMPLE" not in raw.decode()
@@ -91,6 +92,7 @@ def test_export_encodes_every_cinder_field_and_no_secret(session: Session, tmp_p
     assert record["deleted"] is False and record["deleted_at"] is None
     assert record["driver_info"] == {
         "store_url": "s3://bucket/prefix",
+        "data_id": leaf.id,
         "manifest_key": f"backups/{leaf.id}/manifest",
         "format_version": 1,
         "stored_bytes": 12345,
@@ -155,7 +157,7 @@ def test_decode_normalises_the_id_and_ignores_unknown_keys() -> None:
     assert decoded.id == GOOD_ID and decoded.metadata is None
 
 
-def _import(session: Session, url: str, service: str = "safehold.block.v1") -> Backup:
+def _import(session: Session, url: str, service: str = BACKUP_SERVICE) -> Backup:
     record = catalog.decode_record(url)
     return catalog.import_backup(
         session=session, record=record, backup_service=service, project_id=Q, user_id="admin"
@@ -174,7 +176,7 @@ def test_import_recreates_the_row_in_the_callers_project(session: Session, tmp_p
     same = ("id", "name", "description", "size", "object_count", "stored_bytes", "meta")
     assert {k: getattr(imported, k) for k in same} == {k: before[k] for k in same}
     assert imported.created_at == before["created_at"]
-    assert imported.container == "c" and imported.service == "safehold.block.v1"
+    assert imported.container == "c" and imported.service == BACKUP_SERVICE
 
 
 def test_import_of_an_unknown_volume_uses_the_nil_volume(session: Session, tmp_path: Path) -> None:
