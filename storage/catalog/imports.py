@@ -1,7 +1,7 @@
 """import_record: a decoded backup record becomes an available backup row.
 
 The row reads the stored backup the record names (``ImportedRecord.data_id``), whatever
-id it is imported under, so several rows may share one stored backup (docs/format.md §5).
+id it is imported under, so several rows may share one stored backup (docs/format.md §6).
 Chains are imported parents first: a record whose parent is not in the catalog (or not
 available) is refused, and importing a child counts it on its parent in the same
 transaction, with the guard incremental backups use (storage.catalog.chains).

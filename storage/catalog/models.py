@@ -86,7 +86,7 @@ class Backup(SQLModel, table=True):
     snapshot_id: str | None = Field(default=None, max_length=36)
     parent_id: str | None = Field(default=None, index=True, max_length=36)
     # The stored backup (backups/<data_id>/ in the store) whose manifest this row reads:
-    # its own id unless the row was imported under a new id (docs/format.md §5).
+    # its own id unless the row was imported under a new id (docs/format.md §6).
     # Left empty, it is filled with the row's own id on insert (_own_data).
     data_id: str = Field(default="", max_length=36, index=True)
     name: str | None = Field(default=None, max_length=255)

@@ -2,7 +2,7 @@
 
 A row reads the stored backup named by its ``data_id`` (its own id unless it was imported
 under a new id). Several rows may read one stored backup; the stored backup is deleted
-by the run that removes the last row reading it (docs/format.md §5, docs/states.md).
+by the run that removes the last row reading it (docs/format.md §6, docs/states.md).
 Incremental chains need nothing more: a row with children cannot be deleted, and a
 child's parent row reads the data the child's manifest was written against, so every
 stored backup a remaining manifest references is read by some remaining row.
