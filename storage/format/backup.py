@@ -82,6 +82,8 @@ def write_backup(
     geometry or parent; TypeError if ``record`` is not JSON-able.
     """
     _check_request(backup_id, block_size, segment_size, parent, record)
+    # Measured once: the manifest's volume_size and block_count must agree whatever the
+    # source does meanwhile (a grown source is read up to this size only).
     volume_size = device_size(source_path)
     log.info(
         "backup %s: writing %d bytes from %s (parent %s)",
@@ -93,7 +95,7 @@ def write_backup(
     tracker = Progress(progress, volume_size)
     writer = _SegmentWriter(store, backup_id, segment_size, zstd_level, parent, tracker)
     try:
-        for offset, data in iter_blocks(source_path, block_size):
+        for offset, data in iter_blocks(source_path, block_size, volume_size):
             writer.add(offset // block_size, min(block_size, volume_size - offset), data)
         segments, blocks = writer.finish()
     finally:
@@ -111,6 +113,8 @@ def write_backup(
         stats=stats,
     )
     payload = manifest.to_bytes()
+    # Every reader verifies the manifest: never commit one that would not read back.
+    Manifest.from_bytes(payload)
     store.put(manifest_key(backup_id), payload)  # the commit point
     tracker.finish()
     log.info("backup %s: committed, stats %s", backup_id, stats)

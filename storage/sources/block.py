@@ -123,17 +123,23 @@ def is_zero(data: bytes) -> bool:
     return data == _zeros(len(data))
 
 
-def iter_blocks(path: Path, block_size: int) -> Iterator[tuple[int, bytes | None]]:
+def iter_blocks(
+    path: Path, block_size: int, size: int | None = None
+) -> Iterator[tuple[int, bytes | None]]:
     """Yield ``(offset, data)`` for every block in order; ``data`` is None for a hole.
 
     Blocks entirely inside a hole are not read; blocks read as all zero are holes too. The
-    last block may be short. Raises a StorageError on read failures or if the file shrinks.
+    last block may be short. ``size`` (the caller's one measurement of the source) bounds
+    what is read, so a source that grows meanwhile cannot disagree with the caller's
+    geometry; None measures here. Raises a StorageError on read failures or if the file
+    shrinks below ``size``.
     """
     if block_size <= 0:
         raise ValueError(f"invalid block size {block_size}")
     with translate_errors("read", str(path)), open(path, "rb", buffering=0) as f:
         fd = f.fileno()
-        size = os.lseek(fd, 0, os.SEEK_END)
+        if size is None:
+            size = os.lseek(fd, 0, os.SEEK_END)
         with contextlib.suppress(OSError, AttributeError):  # a hint; platforms may lack it
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
         extents = _extents(fd, size)

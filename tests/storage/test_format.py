@@ -23,6 +23,7 @@ from storage.format import (
     restore_backup,
     write_backup,
 )
+from storage.format import backup as backup_module
 from storage.format.manifest import MANIFEST_VERSION, PRELUDE, TRAILER_LEN
 from storage.layout import backup_prefix, manifest_key
 from storage.objects import ObjectStore, open_store
@@ -486,3 +487,24 @@ def test_round_trip_and_delete_on_s3(
         parent.object_count
     )
     assert store.list("") == []
+
+
+def test_a_source_grown_after_measurement_still_commits_a_readable_backup(
+    store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = make_mixed_volume(tmp_path / "vol.img")
+    original = source.read_bytes()
+    measure = backup_module.device_size
+
+    def measure_then_grow(path: Path) -> int:
+        size = measure(path)
+        with open(path, "ab") as f:  # the source grows right after the writer measured it
+            f.write(os.urandom(3 * BS))
+        return size
+
+    monkeypatch.setattr(backup_module, "device_size", measure_then_grow)
+    result = _backup(store, source)
+    manifest = read_manifest(store, result.manifest.backup_id)  # verifies: sizes agree
+    assert manifest.volume_size == len(original)
+    restored = _restore(store, manifest.backup_id, tmp_path / "out.img", len(original))
+    assert restored.read_bytes() == original
