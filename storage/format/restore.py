@@ -57,9 +57,12 @@ def restore_backup(
     """Write the backup into an existing file/device; returns the bytes restored (volume size).
 
     Reads only this backup's manifest (no chain replay). Every block's length and sha256 is
-    verified (and a whole fetched segment's sha256). A regular target is emptied first, so
-    holes stay holes, including beyond the volume size. Raises CorruptData, ObjectNotFound
-    (missing manifest or segment), InvalidRequest (target smaller than the volume).
+    verified (and a whole fetched segment's sha256). A regular target is replaced only
+    when every block verified (written into a staging file, then renamed), so a failure
+    leaves it as it was; holes stay holes, including beyond the volume size. A larger
+    block device's tail past the volume size is zeroed. Raises CorruptData,
+    ObjectNotFound (missing manifest or segment), InvalidRequest (target smaller than the
+    volume).
     """
     manifest = read_manifest(store, backup_id)
     target_size = device_size(target_path)
@@ -76,6 +79,7 @@ def restore_backup(
             target.hole(offset, length)
             tracker.advance(length)
         _restore_segments(store, manifest, plan, target, tracker)
+        target.zero_tail(manifest.volume_size)
     tracker.finish()
     log.info("restore %s: done", backup_id)
     return manifest.volume_size

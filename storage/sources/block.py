@@ -191,28 +191,47 @@ def zero_range(fd: int, offset: int, length: int) -> None:
         offset += os.pwrite(fd, _zeros(min(_ZERO_WRITE_CHUNK, end - offset)), offset)
 
 
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (best effort where directories cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 class BlockTarget:
     """An existing file or block device opened for restore: blocks in, holes left as holes.
 
-    A regular file is first truncated to 0 and back to its size, so every region the restore
-    does not write is already a hole (cheaper than punching each hole, and exact); its old
-    content is discarded. A block device cannot be emptied that way: holes are zeroed with
+    A regular file is restored into a sparse staging file beside it (``.<name>.restoring``,
+    same size and permissions), renamed over the target only when every block was written
+    and ``close`` commits: a failed restore (a missing or corrupt segment) leaves the
+    target as it was, and every region the restore does not write is a hole. This needs
+    room for the restored data beside the old file. A block device is written in place:
+    holes, and the device's tail past the restored size (``zero_tail``), are zeroed with
     fallocate(PUNCH_HOLE), falling back to writing zeros. ``close`` fsyncs.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         with translate_errors("open_target", str(path)):
-            self._fd = os.open(path, os.O_WRONLY)
-            try:
+            info = os.stat(path)
+            self.regular = stat.S_ISREG(info.st_mode)
+            self._staging = path.with_name(f".{path.name}.restoring") if self.regular else None
+            if self._staging is None:
+                self._fd = os.open(path, os.O_WRONLY)
                 self.size = os.lseek(self._fd, 0, os.SEEK_END)
-                self.regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
-                if self.regular:
-                    os.ftruncate(self._fd, 0)
+            else:
+                # Created afresh (a leftover of an interrupted attempt is discarded).
+                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                self._fd = os.open(self._staging, flags, stat.S_IMODE(info.st_mode))
+                self.size = info.st_size
+                try:
                     os.ftruncate(self._fd, self.size)
-            except BaseException:
-                os.close(self._fd)
-                raise
+                except BaseException:
+                    self._discard()
+                    raise
 
     def write(self, offset: int, data: bytes) -> None:
         """Write ``data`` at ``offset`` (positional, thread-safe); raises StorageError."""
@@ -225,22 +244,41 @@ class BlockTarget:
 
     def hole(self, offset: int, length: int) -> None:
         """Make a range read as zeros; a no-op on regular files (already holes)."""
-        if self.regular:
+        if self.regular or length <= 0:
             return
         with translate_errors("zero", str(self.path)):
             zero_range(self._fd, offset, length)
 
-    def close(self, *, sync: bool = True) -> None:
-        """fsync (unless ``sync`` is False) and close; idempotent."""
+    def zero_tail(self, restored: int) -> None:
+        """Make everything past ``restored`` bytes read as zeros (a larger target's stale
+        tail); a no-op on regular files, whose staging file holds nothing there."""
+        self.hole(restored, self.size - restored)
+
+    def close(self, *, commit: bool = True) -> None:
+        """fsync and close; a regular target's staging file replaces the target when
+        ``commit``, else it is removed and the target is untouched. Idempotent."""
         if self._fd < 0:
             return
         fd, self._fd = self._fd, -1
         with translate_errors("close", str(self.path)):
             try:
-                if sync:
+                if commit:
                     os.fsync(fd)
             finally:
                 os.close(fd)
+            if self._staging is None:
+                return
+            if not commit:
+                self._staging.unlink(missing_ok=True)
+                return
+            os.replace(self._staging, self.path)
+            _fsync_dir(self.path.parent)
+
+    def _discard(self) -> None:
+        os.close(self._fd)
+        self._fd = -1
+        if self._staging is not None:
+            self._staging.unlink(missing_ok=True)
 
     def __enter__(self) -> BlockTarget:
         return self
@@ -251,4 +289,4 @@ class BlockTarget:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close(sync=exc_type is None)
+        self.close(commit=exc_type is None)

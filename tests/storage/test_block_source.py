@@ -109,6 +109,7 @@ def test_is_zero() -> None:
 def test_block_target_empties_a_regular_file_and_keeps_holes(tmp_path: Path) -> None:
     path = tmp_path / "target.img"
     path.write_bytes(os.urandom(4 * MIB))
+    path.chmod(0o640)
     with block.BlockTarget(path) as target:
         assert target.regular and target.size == 4 * MIB
         target.write(2 * MIB, b"y" * MIB)
@@ -116,6 +117,19 @@ def test_block_target_empties_a_regular_file_and_keeps_holes(tmp_path: Path) -> 
     data = path.read_bytes()
     assert data == bytes(2 * MIB) + b"y" * MIB + bytes(MIB)
     assert _allocated(path) <= MIB + 64 * KIB
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["target.img"]  # no staging file left
+
+
+def test_a_failed_restore_leaves_a_regular_target_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "target.img"
+    old = os.urandom(2 * MIB)
+    path.write_bytes(old)
+    with pytest.raises(RuntimeError), block.BlockTarget(path) as target:
+        target.write(0, b"n" * MIB)
+        raise RuntimeError("a segment went missing")
+    assert path.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["target.img"]
 
 
 def test_block_target_requires_an_existing_target(tmp_path: Path) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import subprocess
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from storage.objects import ObjectStore, open_store
 from storage.sources.block import create_volume_file
 
 KIB = 1024
+MIB = 1024 * KIB
 BS = 64 * KIB  # small blocks and segments: many of each, in little time
 SEG = 256 * KIB
 RECORD = {"id": "r", "volume_id": "v", "size": 1, "nested": {"ok": [1, 2]}}
@@ -508,3 +511,48 @@ def test_a_source_grown_after_measurement_still_commits_a_readable_backup(
     assert manifest.volume_size == len(original)
     restored = _restore(store, manifest.backup_id, tmp_path / "out.img", len(original))
     assert restored.read_bytes() == original
+
+
+def test_a_missing_segment_leaves_the_restore_target_as_it_was(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    source = make_mixed_volume(tmp_path / "vol.img")
+    result = _backup(store, source)
+    target = tmp_path / "restore" / "target.img"
+    target.parent.mkdir()
+    old = os.urandom(source.stat().st_size)
+    target.write_bytes(old)
+    store.delete(result.manifest.segments[-1].key)
+    with pytest.raises(ObjectNotFound):
+        restore_backup(store, backup_id=result.manifest.backup_id, target_path=target)
+    assert target.read_bytes() == old
+    assert [p.name for p in target.parent.iterdir()] == ["target.img"]  # no staging left
+
+
+@pytest.fixture
+def loop_device(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB loop block device full of 0xff bytes (needs root and the loop driver)."""
+    image = tmp_path / "loop.img"
+    image.write_bytes(b"\xff" * 4 * MIB)
+    attached = subprocess.run(
+        ["losetup", "--find", "--show", str(image)], capture_output=True, text=True
+    )
+    if attached.returncode != 0:
+        pytest.skip(f"no loop device here: {attached.stderr.strip()}")
+    device = Path(attached.stdout.strip())
+    try:
+        yield device
+    finally:
+        subprocess.run(["losetup", "--detach", str(device)], check=False)
+
+
+def test_restore_onto_a_larger_block_device_zeroes_its_tail(
+    store: ObjectStore, tmp_path: Path, loop_device: Path
+) -> None:
+    source = tmp_path / "vol.img"
+    source.write_bytes(os.urandom(MIB + 5 * BS))
+    result = _backup(store, source)
+    restore_backup(store, backup_id=result.manifest.backup_id, target_path=loop_device)
+    with open(loop_device, "rb") as f:
+        restored = f.read()
+    assert restored == source.read_bytes() + bytes(4 * MIB - len(source.read_bytes()))
