@@ -85,7 +85,12 @@ def import_record(
     spec = body.backup_record
     record = catalog.decode_record(spec.backup_url)
     # Cheap catalog refusals first, so a duplicate never costs a store read.
-    catalog.check_import(session=session, record=record, backup_service=spec.backup_service)
+    catalog.check_import(
+        session=session,
+        record=record,
+        backup_service=spec.backup_service,
+        project_id=context.project_id,
+    )
     stored_parent = _stored_parent(settings, record)
     catalog.check_stored_data(session=session, record=record, stored_parent=stored_parent)
     backup = catalog.import_backup(

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from storage.catalog.backups import fail_operation, get_backup
 from storage.catalog.chains import child_ids
 from storage.catalog.models import Backup, BackupStatus, utcnow
-from storage.errors import InvalidStatus
+from storage.errors import InvalidRequest, InvalidStatus
 
 B = BackupStatus
 DELETABLE = frozenset({B.AVAILABLE, B.ERROR, B.ERROR_DELETING})
@@ -30,7 +30,8 @@ def plan_cascade(*, session: Session, backup_id: str, project_id: str | None) ->
     """Ids of the backup and all its descendants, each after its own descendants.
 
     The root comes last. RecordNotFound when the root is missing or belongs to another
-    project (None: any project). Reads only; changes nothing.
+    project (None: any project); InvalidRequest when a descendant belongs to another
+    project (a cascade never crosses projects). Reads only; changes nothing.
     """
     get_backup(session=session, backup_id=backup_id, project_id=project_id)
     order: list[str] = []
@@ -43,11 +44,26 @@ def plan_cascade(*, session: Session, backup_id: str, project_id: str | None) ->
             order.append(node)
             continue
         stack.append((node, True))
-        for child in child_ids(session=session, backup_id=node):
+        for child in _children_in(session, node, project_id):
             if child not in seen:
                 seen.add(child)
                 stack.append((child, False))
     return order
+
+
+def _children_in(session: Session, backup_id: str, project_id: str | None) -> list[str]:
+    """Child ids of a backup; InvalidRequest if any belongs to another project."""
+    children = child_ids(session=session, backup_id=backup_id)
+    if project_id is not None and children:
+        stmt = select(Backup.id).where(
+            col(Backup.id).in_(children), col(Backup.project_id) != project_id
+        )
+        if session.exec(stmt).first() is not None:
+            raise InvalidRequest(
+                f"Invalid backup: backups of another project depend on backup {backup_id}; "
+                "an admin must delete them first (all_tenants)."
+            )
+    return children
 
 
 def _rows(session: Session, ids: Sequence[str]) -> dict[str, Backup]:

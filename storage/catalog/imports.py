@@ -7,7 +7,7 @@ available) is refused, and importing a child counts it on its parent in the same
 transaction, with the guard incremental backups use (storage.catalog.chains).
 Whether the backup's data is in storage, and whether the parent row reads the data the
 stored backup was written against, is the caller's check (storage.format.scan and
-check_parent_data), made between check_import and import_backup.
+check_stored_data), made between check_import and import_backup.
 """
 
 from __future__ import annotations
@@ -31,8 +31,11 @@ NIL_VOLUME_ID: Final = "00000000-0000-0000-0000-000000000000"
 _EXISTS: Final = "Invalid backup: Backup already exists in database."
 
 
-def check_import(*, session: Session, record: ImportedRecord, backup_service: str) -> None:
-    """Refuse (InvalidRequest) a foreign service, an existing id, or a missing parent."""
+def check_import(
+    *, session: Session, record: ImportedRecord, backup_service: str, project_id: str
+) -> None:
+    """Refuse (InvalidRequest) a foreign service, an existing id, or a parent missing from
+    the importing project (a chain never spans projects: cascades stay in one)."""
     if not is_safehold_service(backup_service):
         raise InvalidRequest(
             f"Invalid backup: backup service {backup_service!r} is not served here; "
@@ -42,7 +45,7 @@ def check_import(*, session: Session, record: ImportedRecord, backup_service: st
         raise InvalidRequest(_EXISTS)
     if record.parent_id is not None:
         parent = session.get(Backup, record.parent_id)
-        if parent is None:
+        if parent is None or parent.project_id != project_id:
             raise InvalidRequest(
                 f"Invalid backup: parent backup {record.parent_id} of incremental backup "
                 f"{record.id} is not in the catalog; import the parent first."
@@ -98,7 +101,9 @@ def import_backup(
     with "already exists". A child increments its parent's num_dependent_backups in the
     same transaction, guarded on the parent still being available.
     """
-    check_import(session=session, record=record, backup_service=backup_service)
+    check_import(
+        session=session, record=record, backup_service=backup_service, project_id=project_id
+    )
     backup = _row(session, record, backup_service, project_id, user_id)
     if record.parent_id is not None and not add_dependent(
         session=session, parent_id=record.parent_id

@@ -323,3 +323,18 @@ def test_import_refused_while_its_data_is_being_deleted(
     assert response.status_code == 400
     assert "is being deleted" in response.json()["badRequest"]["message"]
     assert catalog_rows(app.state.engine) == before
+
+
+def test_import_needs_the_parent_in_the_importing_project(
+    client: TestClient, session: Session, chain: list[Backup], app: FastAPI
+) -> None:
+    child_record = _export(client, chain[1].id)
+    before = catalog_rows(app.state.engine)
+    response = client.post(
+        f"/v3/{OTHER_PROJECT}/backups/import_record",
+        json={"backup-record": _renamed(child_record, id=str(uuid.uuid4()))},
+        headers=headers(ADMIN, OTHER_PROJECT),
+    )
+    assert response.status_code == 400
+    assert "import the parent first" in response.json()["badRequest"]["message"]
+    assert catalog_rows(app.state.engine) == before

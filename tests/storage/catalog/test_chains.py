@@ -16,7 +16,7 @@ from storage import catalog
 from storage.catalog import Backup, Volume
 from storage.catalog.chains import add_dependent, drop_dependent
 from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
-from tests.storage.catalog.seed import P, Q, make_volume
+from tests.storage.catalog.seed import P, Q, every_row, make_volume
 
 
 def _backup(session: Session, volume: Volume, *, incremental: bool = False) -> Backup:
@@ -257,6 +257,18 @@ def test_plan_cascade_puts_every_backup_after_its_descendants(
     ]
     with pytest.raises(RecordNotFound):
         catalog.plan_cascade(session=session, backup_id=tree["root"].id, project_id=Q)
+
+
+def test_a_cascade_never_crosses_projects(session: Session, tmp_path: Path) -> None:
+    tree = _tree(session, tmp_path)
+    _set(session, tree["d"], project_id=Q)  # a descendant in another project
+    before = every_row(session)
+    with pytest.raises(InvalidRequest, match="another project"):
+        catalog.begin_cascade_delete(session=session, backup_id=tree["root"].id, project_id=P)
+    assert every_row(session) == before
+    # An admin acting across projects (all_tenants) plans the whole tree.
+    everyone = catalog.plan_cascade(session=session, backup_id=tree["root"].id, project_id=None)
+    assert len(everyone) == 5
 
 
 def test_cascade_marks_the_whole_tree_deleting_at_once(session: Session, tmp_path: Path) -> None:

@@ -217,6 +217,7 @@ def test_import_refuses_a_child_of_an_unavailable_parent(session: Session, tmp_p
     parent = session.get(Backup, root.id)
     assert parent is not None
     parent.status, parent.num_dependent_backups = BackupStatus.DELETING, 0
+    parent.project_id = Q  # in the importing project: chains never span projects
     session.commit()
     with pytest.raises(InvalidRequest, match="must be available"):
         _import(session, child_url)
