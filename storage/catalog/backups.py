@@ -203,6 +203,7 @@ def mark_deleting(
         expected=expected,
         where=[col(Backup.num_dependent_backups) == 0],
         op_token=str(uuid.uuid4()),
+        flow_run_id=None,  # a new operation: no earlier run may settle it
         fail_reason=None,
     )
     if not changed:
@@ -239,7 +240,10 @@ def update_progress(
 def finish_backup(
     *, session: Session, backup_id: str, object_count: int, stored_bytes: int
 ) -> bool:
-    """creating -> available and the volume back to its previous status; idempotent."""
+    """creating -> available and the source volume or snapshot released; idempotent.
+
+    False (and nothing released) when the backup was no longer creating.
+    """
     backup = get_backup(session=session, backup_id=backup_id)
     changed = compare_and_set(
         session,
@@ -252,7 +256,10 @@ def finish_backup(
         progress_done=backup.progress_total,
         fail_reason=None,
     )
-    _release_source(session, backup)
+    if changed:
+        # Only this run's hold: a row settled meanwhile (hook, reset) released it already,
+        # and the source may now be held by another operation.
+        _release_source(session, backup)
     session.commit()
     return changed
 

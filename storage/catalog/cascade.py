@@ -95,6 +95,7 @@ def begin_cascade_delete(
         .values(
             status=B.DELETING,
             op_token=str(uuid.uuid4()),
+            flow_run_id=None,  # a new operation: no earlier run may settle it
             fail_reason=None,
             updated_at=utcnow(),
         )

@@ -52,6 +52,7 @@ def begin_restore(
         expected={B.AVAILABLE},
         restore_volume_id=volume.id,
         op_token=str(uuid.uuid4()),
+        flow_run_id=None,  # a new operation: no earlier run may settle it
         fail_reason=None,
         # Progress now counts the restore's bytes, from zero.
         progress_done=0,
@@ -116,10 +117,14 @@ def _claim_restore_volume(
 
 
 def finish_restore(*, session: Session, backup_id: str) -> bool:
-    """restoring -> available, target volume -> available (tagged src_backup_id)."""
+    """restoring -> available, target volume -> available (tagged src_backup_id).
+
+    False (and the target untouched) when the backup was no longer restoring.
+    """
     backup = get_backup(session=session, backup_id=backup_id)
     changed = compare_and_set(session, Backup, backup_id, to=B.AVAILABLE, expected={B.RESTORING})
-    volume = session.get(Volume, backup.restore_volume_id or "")
+    # Only this run's target: a restore settled meanwhile no longer holds it.
+    volume = session.get(Volume, backup.restore_volume_id or "") if changed else None
     if volume is not None and volume.status == V.RESTORING_BACKUP:
         meta = dict(volume.meta)
         if volume.id != backup.volume_id:

@@ -193,6 +193,7 @@ def begin_snapshot_delete(
         to=S.DELETING,
         expected=FORCE_DELETABLE if force else DELETABLE,
         op_token=str(uuid.uuid4()),
+        flow_run_id=None,  # a new operation: no earlier run may settle it
         fail_reason=None,
     )
     require(

@@ -91,6 +91,7 @@ def begin_volume_delete(*, session: Session, volume_id: str, project_id: str | N
         to=VolumeStatus.DELETING,
         expected=DELETABLE,
         op_token=str(uuid.uuid4()),
+        flow_run_id=None,  # a new operation: no earlier run may settle it
         fail_reason=None,
     )
     require(
