@@ -16,6 +16,7 @@ from typing import Any, Final, Protocol
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.deployments.flow_runs import arun_deployment
 from prefect.exceptions import ObjectNotFound
+from prefect.states import Cancelling
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,13 @@ class Launcher(Protocol):
         """The run's current state; None if the run does not exist; LaunchError if unknown."""
         ...
 
+    async def cancel(self, flow_run_id: str, reason: str) -> None:
+        """Ask the run to stop (Cancelling); a run already over is left as it is.
+
+        LaunchError if the orchestrator cannot be told.
+        """
+        ...
+
 
 class PrefectLauncher:
     """Launcher over one long-lived Prefect client (opened by `open_prefect_launcher`)."""
@@ -102,6 +110,18 @@ class PrefectLauncher:
             return RunState("SCHEDULED")
         return RunState(state.type.value, state.message)
 
+    async def cancel(self, flow_run_id: str, reason: str) -> None:
+        """Propose Cancelling; Prefect refuses it for a run already in a final state."""
+        try:
+            await self._client.set_flow_run_state(
+                uuid.UUID(flow_run_id), Cancelling(message=reason)
+            )
+        except ObjectNotFound:
+            return
+        except Exception as exc:
+            logger.warning("cancelling flow run %s failed: %r", flow_run_id, exc)
+            raise LaunchError(f"could not cancel flow run {flow_run_id}") from exc
+
 
 @asynccontextmanager
 async def open_prefect_launcher() -> AsyncIterator[PrefectLauncher]:
@@ -133,6 +153,7 @@ class RecordingLauncher:
     states: dict[str, RunState] = field(default_factory=dict)
     fail_with: str | None = None
     state_reads: int = 0
+    cancelled: list[tuple[str, str]] = field(default_factory=list)
 
     async def submit(
         self, deployment: str, *, parameters: dict[str, Any], idempotency_key: str, run_name: str
@@ -156,6 +177,15 @@ class RecordingLauncher:
         if self.fail_with is not None:
             raise LaunchError(self.fail_with)
         return self.states.get(flow_run_id)
+
+    async def cancel(self, flow_run_id: str, reason: str) -> None:
+        """Record the request; a known run that is not over goes CANCELLING."""
+        if self.fail_with is not None:
+            raise LaunchError(self.fail_with)
+        self.cancelled.append((flow_run_id, reason))
+        state = self.states.get(flow_run_id)
+        if state is not None and state.type not in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            self.states[flow_run_id] = RunState("CANCELLING", reason)
 
     def set_state(self, flow_run_id: str, type_: str, message: str | None = None) -> None:
         """Move a run to another state, as Prefect would."""

@@ -50,6 +50,18 @@ class Runs:
         )
         return from_thread.run(submit)
 
+    def cancel(self, run_id: str | None, reason: str) -> None:
+        """Ask a live run to stop, best effort: a run that missed it still stops at its
+        next ownership check, since its row has already been taken from it."""
+        if run_id is None:
+            return
+        try:
+            from_thread.run(self._launcher.cancel, run_id, reason)
+        except LaunchError:
+            logger.warning("flow run %s: cancellation not delivered (%s)", run_id, reason)
+            return
+        logger.info("flow run %s: cancellation requested: %s", run_id, reason)
+
     def states(self, run_ids: Collection[str]) -> dict[str, RunState | None]:
         """States of the runs, read concurrently; runs that could not be read are absent."""
         return from_thread.run(self._read_states, sorted(set(run_ids)))

@@ -16,6 +16,7 @@ from prefect import flow
 from flows import context
 from flows.delete import delete_backup
 from flows.hooks import on_every_bad_end
+from flows.ownership import current_runs
 from storage import catalog
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,10 @@ async def delete_backup_tree(backup_id: str, backup_ids: list[str]) -> dict[str,
     hooks leave the rest in error_deleting for a later cascade to finish.
     """
     objects = 0
+    (tree_run,) = current_runs()
     for member in backup_ids:
         child = delete_backup.with_options(flow_run_name=f"delete-backup {member}")
-        result = await child(backup_id=member)
+        result = await child(backup_id=member, acting_for=tree_run)
         objects += result["objects_deleted"]
     log.info("backup tree %s: %d backups deleted", backup_id, len(backup_ids))
     return {"backups_deleted": len(backup_ids), "objects_deleted": objects}

@@ -29,7 +29,10 @@ def backup_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
     """Fail the backup operation (and release its volumes) of a run that did not finish."""
     backup_id = flow_run.parameters["backup_id"]
     with context.session() as s:
-        if catalog.fail_operation(session=s, backup_id=backup_id, reason=_reason(flow_run, state)):
+        reason = _reason(flow_run, state)
+        if catalog.fail_operation(
+            session=s, backup_id=backup_id, reason=reason, run_ids=(str(flow_run.id),)
+        ):
             log.warning("backup %s: run %s ended %s", backup_id, flow_run.id, state.type.value)
         _remove_temp_snapshot(s, backup_id)
 
@@ -54,7 +57,9 @@ def snapshot_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
     snapshot_id = flow_run.parameters["snapshot_id"]
     with context.session() as s:
         reason = _reason(flow_run, state)
-        if catalog.fail_snapshot(session=s, snapshot_id=snapshot_id, reason=reason):
+        if catalog.fail_snapshot(
+            session=s, snapshot_id=snapshot_id, reason=reason, run_ids=(str(flow_run.id),)
+        ):
             log.warning("snapshot %s: run %s ended %s", snapshot_id, flow_run.id, state.type.value)
 
 
@@ -62,7 +67,10 @@ def volume_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
     """Fail the volume operation of a run that did not finish."""
     volume_id = flow_run.parameters["volume_id"]
     with context.session() as s:
-        if catalog.fail_volume(session=s, volume_id=volume_id, reason=_reason(flow_run, state)):
+        reason = _reason(flow_run, state)
+        if catalog.fail_volume(
+            session=s, volume_id=volume_id, reason=reason, run_ids=(str(flow_run.id),)
+        ):
             log.warning("volume %s: run %s ended %s", volume_id, flow_run.id, state.type.value)
 
 

@@ -35,17 +35,17 @@ def load_snapshot(snapshot_id: str) -> Snapshot:
 
 
 @task(**CATALOG_TASK)
-def finish_snapshot(snapshot_id: str) -> bool:
-    """creating -> available; idempotent."""
+def finish_snapshot(snapshot_id: str, run_ids: tuple[str, ...] = ()) -> bool:
+    """creating -> available; idempotent; False if this run no longer drives it."""
     with context.session() as s:
-        return catalog.finish_snapshot(session=s, snapshot_id=snapshot_id)
+        return catalog.finish_snapshot(session=s, snapshot_id=snapshot_id, run_ids=run_ids)
 
 
 @task(**CATALOG_TASK)
-def finish_snapshot_delete(snapshot_id: str) -> None:
-    """Drop the deleted snapshot's row; idempotent."""
+def finish_snapshot_delete(snapshot_id: str, run_ids: tuple[str, ...] = ()) -> None:
+    """Drop the deleted snapshot's row; idempotent; LostOwnership if another run drives it."""
     with context.session() as s:
-        catalog.finish_snapshot_delete(session=s, snapshot_id=snapshot_id)
+        catalog.finish_snapshot_delete(session=s, snapshot_id=snapshot_id, run_ids=run_ids)
 
 
 @task(**CATALOG_TASK)

@@ -6,11 +6,13 @@
     │   └── PermanentStorageError     retrying will not help
     │       ├── ObjectNotFound        the key does not exist
     │       ├── InvalidKey            a key broke the layout rules
-    │       └── CorruptData           checksum, magic or version mismatch
+    │       ├── CorruptData           checksum, magic or version mismatch
+    │       └── Stopped               told to stop (its run ended or lost its row)
     └── CatalogError                  catalog rows and their lifecycle
         ├── RecordNotFound            no such row (or not visible to the project)
         ├── InvalidStatus             the row is not in a status that allows the change
-        └── InvalidRequest            the request contradicts the catalog (sizes, parents, ...)
+        ├── InvalidRequest            the request contradicts the catalog (sizes, parents, ...)
+        └── LostOwnership             the row left the transition this flow run drives
 
 Foreign exceptions (OSError, botocore, aiohttp) are translated into this tree at the
 object-store edge only (storage/objects.py); nothing above that edge sees them.
@@ -47,6 +49,10 @@ class CorruptData(PermanentStorageError):
     """Stored bytes failed a checksum, magic-number or format-version check."""
 
 
+class Stopped(PermanentStorageError):
+    """Data movement stopped at a block boundary because it was told to (no retry)."""
+
+
 class CatalogError(SafeholdError):
     """A catalog operation was refused."""
 
@@ -66,6 +72,10 @@ class InvalidStatus(CatalogError):
 
 class InvalidRequest(CatalogError):
     """The request is inconsistent with the catalog (size, parent, ownership)."""
+
+
+class LostOwnership(CatalogError):
+    """A flow run's row was settled, reset or taken over: the run stops, touching nothing."""
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -16,14 +16,18 @@ from sqlmodel import Session
 
 from api.actions import no_such_action, one_action
 from api.auth import Context, require_admin, visible_project
-from api.deps import ContextDep, RunsDep, SessionDep, VersionDep, ViewDep
+from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, VersionDep, ViewDep
 from api.faults import Fault
 from api.follow import settled_backup
 from api.microversion import APIVersion
 from api.runs import Runs, launch
 from api.schemas import BackupResetStatus, BackupUpdateBody, parse_value, reject_unless
+from api.stored import committed
 from api.views.backups import backup_summary
 from storage import catalog
+from storage.catalog import BackupStatus
+from storage.catalog.lifecycle import BACKUP_TRANSITIONAL
+from storage.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +85,17 @@ def backup_action(
     context: ContextDep,
     session: SessionDep,
     runs: RunsDep,
+    settings: SettingsDep,
 ) -> Response:
-    """202, empty: `os-reset_status` (to available/error) or `os-force_delete`; admin only."""
+    """202, empty: `os-reset_status` (to available/error) or `os-force_delete`; admin only.
+
+    Reset to available is refused (400) unless the backup's data is committed in the store.
+    """
     action, value = one_action(body)
     if action == "os-reset_status":
         require_admin(context, RESET_POLICY)
         spec = parse_value(BackupResetStatus, value, action)
-        _reset_status(backup_id, spec.status, context, session, runs)
+        _reset_status(backup_id, spec.status, context, session, runs, settings)
     elif action == "os-force_delete":
         require_admin(context, FORCE_DELETE_POLICY)
         _force_delete(backup_id, context, session, runs)
@@ -102,16 +110,31 @@ def _settle(session: Session, runs: Runs, backup_id: str) -> None:
     settled_backup(session=session, runs=runs, backup_id=backup_id, project_id=None)
 
 
+def _live_run(session: Session, backup_id: str) -> str | None:
+    """The run driving the backup's current transition, if it is in one."""
+    backup = catalog.get_backup(session=session, backup_id=backup_id)
+    return backup.flow_run_id if backup.status in BACKUP_TRANSITIONAL else None
+
+
 def _reset_status(
-    backup_id: str, status: str, context: Context, session: Session, runs: Runs
+    backup_id: str, status: str, context: Context, session: Session, runs: Runs, settings: Settings
 ) -> None:
     _settle(session, runs, backup_id)
+    if status.lower() == BackupStatus.AVAILABLE:
+        # An admin's word is not enough for "available": its data must be committed.
+        row = catalog.get_backup(session=session, backup_id=backup_id)
+        committed(settings, backup_id=backup_id, data_id=row.data_id)
+    live = _live_run(session, backup_id)
     backup = catalog.reset_backup_status(session=session, backup_id=backup_id, status=status)
     logger.warning("backup %s: status reset to %s by %s", backup.id, backup.status, context.user_id)
+    # The row is no longer the run's: it stops at its next check; cancelling shows why.
+    runs.cancel(live, f"backup {backup_id}: status reset to {status} by an administrator")
 
 
 def _force_delete(backup_id: str, context: Context, session: Session, runs: Runs) -> None:
     _settle(session, runs, backup_id)
+    live = _live_run(session, backup_id)
     backup = catalog.begin_backup_force_delete(session=session, backup_id=backup_id)
     logger.warning("backup %s: force-deleted by %s", backup.id, context.user_id)
+    runs.cancel(live, f"backup {backup_id}: force-deleted by an administrator")
     launch(session=session, runs=runs, operation="delete_backup", record=backup)

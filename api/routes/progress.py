@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from api.auth import visible_project
 from api.deps import ContextDep, RunsDep, SessionDep
 from api.follow import settled_backup
+from api.views.reasons import shown_reason
 from storage.catalog import Backup, BackupStatus
 
 router = APIRouter(prefix="/v1/{project_id}/backups", tags=["progress"])
@@ -21,7 +22,7 @@ OPERATIONS = {
 }
 
 
-def progress_view(backup: Backup) -> dict[str, Any]:
+def progress_view(backup: Backup, *, admin: bool) -> dict[str, Any]:
     """The progress body of one backup (percent is None while the total is unknown)."""
     total = backup.progress_total
     return {
@@ -32,7 +33,7 @@ def progress_view(backup: Backup) -> dict[str, Any]:
         "bytes_total": total,
         "percent": round(100.0 * backup.progress_done / total, 1) if total else None,
         "flow_run_id": backup.flow_run_id,
-        "fail_reason": backup.fail_reason,
+        "fail_reason": shown_reason(backup.fail_reason, admin=admin),
     }
 
 
@@ -48,4 +49,4 @@ def backup_progress(
     backup = settled_backup(
         session=session, runs=runs, backup_id=backup_id, project_id=visible_project(context)
     )
-    return {"progress": progress_view(backup)}
+    return {"progress": progress_view(backup, admin=context.is_admin)}

@@ -16,15 +16,11 @@ from fastapi import APIRouter
 
 from api.auth import require_admin
 from api.deps import ContextDep, SessionDep, SettingsDep, ViewDep
-from api.faults import Fault
 from api.schemas import BackupRecordBody
+from api.stored import committed
 from api.views.backups import backup_summary
 from storage import catalog
 from storage.catalog import ImportedRecord
-from storage.errors import CorruptData, InvalidKey, ObjectNotFound, TransientStorageError
-from storage.format.scan import read_committed
-from storage.layout import manifest_key
-from storage.objects import open_store_from_settings
 from storage.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -53,22 +49,7 @@ def export_record(
 def _stored_parent(settings: Settings, record: ImportedRecord) -> str | None:
     """The parent the record's stored backup was written against; 400 unless its manifest
     exists and verifies, 503 when the store does not answer."""
-    data_id = record.data_id()
-    try:
-        stored = read_committed(open_store_from_settings(settings), data_id)
-    except ObjectNotFound:
-        raise Fault(
-            400,
-            f"Invalid backup: the data of backup {record.id} is not in the backup store "
-            f"(no {manifest_key(data_id)}).",
-        ) from None
-    except (CorruptData, InvalidKey) as exc:
-        raise Fault(
-            400, f"Invalid backup: the stored data of backup {record.id} is unusable: {exc}"
-        ) from None
-    except TransientStorageError as exc:
-        logger.warning("backup %s: import could not read the store: %s", record.id, exc)
-        raise Fault(503, "The backup store is unavailable; nothing was imported.") from None
+    stored = committed(settings, backup_id=record.id, data_id=record.data_id())
     return stored.manifest.parent_id
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.views.common import ViewContext, isotime
+from api.views.reasons import shown_reason
 from storage.catalog import Backup
 
 COLLECTION = "backups"
@@ -23,7 +24,7 @@ def backup_detail(backup: Backup, view: ViewContext) -> dict[str, Any]:
         "created_at": isotime(backup.created_at),
         "data_timestamp": isotime(backup.data_timestamp),
         "description": backup.description,
-        "fail_reason": backup.fail_reason,
+        "fail_reason": shown_reason(backup.fail_reason, admin=view.is_admin),
         "has_dependent_backups": backup.has_dependent_backups,
         "id": backup.id,
         "is_incremental": backup.is_incremental,

@@ -16,6 +16,7 @@ from storage.catalog import chains, lifecycle
 from storage.catalog.backup_filters import filter_clause
 from storage.catalog.cas import compare_and_set, require
 from storage.catalog.models import Backup, BackupStatus, Snapshot, Volume, VolumeStatus
+from storage.catalog.ownership import owner_where, owns, require_owned
 from storage.catalog.paging import page
 from storage.catalog.rows import get_owned
 from storage.catalog.snapshots import hold_for_backup, release_after_backup
@@ -238,11 +239,17 @@ def update_progress(
 
 
 def finish_backup(
-    *, session: Session, backup_id: str, object_count: int, stored_bytes: int
+    *,
+    session: Session,
+    backup_id: str,
+    object_count: int,
+    stored_bytes: int,
+    run_ids: Collection[str] = (),
 ) -> bool:
     """creating -> available and the source volume or snapshot released; idempotent.
 
-    False (and nothing released) when the backup was no longer creating.
+    False (and nothing released) when the backup was no longer creating, or (with
+    ``run_ids``) no longer driven by one of those runs.
     """
     backup = get_backup(session=session, backup_id=backup_id)
     changed = compare_and_set(
@@ -255,6 +262,7 @@ def finish_backup(
         stored_bytes=stored_bytes,
         progress_done=backup.progress_total,
         fail_reason=None,
+        where=owner_where(Backup, run_ids),
     )
     if changed:
         # Only this run's hold: a row settled meanwhile (hook, reset) released it already,
@@ -284,9 +292,22 @@ def _release_source_volume(session: Session, volume_id: str) -> None:
         )
 
 
-def finish_backup_delete(*, session: Session, backup_id: str) -> None:
-    """Remove the row of a deleted backup, one dependent fewer for its parent; idempotent."""
+def finish_backup_delete(
+    *, session: Session, backup_id: str, run_ids: Collection[str] = ()
+) -> None:
+    """Remove the row of a deleted backup, one dependent fewer for its parent; idempotent.
+
+    With ``run_ids``: LostOwnership unless the row is deleting by one of those runs.
+    """
     backup = session.get(Backup, backup_id)
+    if backup is not None and run_ids:
+        require_owned(
+            session=session,
+            model=Backup,
+            record_id=backup_id,
+            statuses={B.DELETING},
+            run_ids=run_ids,
+        )
     if backup is not None:
         if backup.parent_id is not None:
             chains.drop_dependent(session=session, parent_id=backup.parent_id)
@@ -294,14 +315,19 @@ def finish_backup_delete(*, session: Session, backup_id: str) -> None:
         session.commit()
 
 
-def fail_operation(*, session: Session, backup_id: str, reason: str) -> bool:
+def fail_operation(
+    *, session: Session, backup_id: str, reason: str, run_ids: Collection[str] = ()
+) -> bool:
     """Put a backup whose run failed, and the volume it held, into terminal states.
 
     No-op (False) when the backup is not in a transitional status: the flow may have
-    finished, or another path (hook, API, reconcile) got there first.
+    finished, or another path (hook, API, reconcile) got there first; and, with
+    ``run_ids`` (a run's own hook), when another run drives the row now.
     """
     backup = session.get(Backup, backup_id)
     if backup is None or backup.status not in lifecycle.BACKUP_TRANSITIONAL:
+        return False
+    if run_ids and not owns(backup, lifecycle.BACKUP_TRANSITIONAL, run_ids):
         return False
     status = backup.status
     target = lifecycle.backup_failure_status(status)

@@ -8,6 +8,7 @@ A failed restore is settled by storage.catalog.backups.fail_operation. Each comm
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 
 from sqlmodel import Session
@@ -15,6 +16,7 @@ from sqlmodel import Session
 from storage.catalog.backups import get_backup
 from storage.catalog.cas import compare_and_set, require
 from storage.catalog.models import Backup, BackupStatus, Volume, VolumeStatus
+from storage.catalog.ownership import owner_where
 from storage.catalog.volumes import get_volume
 from storage.errors import InvalidRequest, InvalidStatus
 
@@ -116,13 +118,21 @@ def _claim_restore_volume(
     return volume
 
 
-def finish_restore(*, session: Session, backup_id: str) -> bool:
+def finish_restore(*, session: Session, backup_id: str, run_ids: Collection[str] = ()) -> bool:
     """restoring -> available, target volume -> available (tagged src_backup_id).
 
-    False (and the target untouched) when the backup was no longer restoring.
+    False (and the target untouched) when the backup was no longer restoring, or (with
+    ``run_ids``) no longer driven by one of those runs.
     """
     backup = get_backup(session=session, backup_id=backup_id)
-    changed = compare_and_set(session, Backup, backup_id, to=B.AVAILABLE, expected={B.RESTORING})
+    changed = compare_and_set(
+        session,
+        Backup,
+        backup_id,
+        to=B.AVAILABLE,
+        expected={B.RESTORING},
+        where=owner_where(Backup, run_ids),
+    )
     # Only this run's target: a restore settled meanwhile no longer holds it.
     volume = session.get(Volume, backup.restore_volume_id or "") if changed else None
     if volume is not None and volume.status == V.RESTORING_BACKUP:

@@ -10,12 +10,14 @@ stored backup a remaining manifest references is read by some remaining row.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, func, select
 
 from storage.catalog.cascade import ready_to_delete
 from storage.catalog.models import Backup, BackupStatus
+from storage.catalog.ownership import require_owned
 
 
 @dataclass(frozen=True)
@@ -34,16 +36,27 @@ def readers(*, session: Session, data_id: str, excluding: str | None = None) -> 
     return list(session.exec(stmt))
 
 
-def plan_release(*, session: Session, backup_id: str) -> DataRelease | None:
+def plan_release(
+    *, session: Session, backup_id: str, run_ids: Collection[str] = ()
+) -> DataRelease | None:
     """How the deleting row's run treats its data; None if the row is already gone.
 
-    InvalidStatus as ready_to_delete (the row is not deleting, or has children).
+    InvalidStatus as ready_to_delete (the row is not deleting, or has children);
+    LostOwnership when, with ``run_ids``, another run drives the delete now.
     """
     if not ready_to_delete(session=session, backup_id=backup_id):
         return None
     backup = session.get(Backup, backup_id)
     if backup is None:
         return None
+    if run_ids:
+        require_owned(
+            session=session,
+            model=Backup,
+            record_id=backup_id,
+            statuses={BackupStatus.DELETING},
+            run_ids=run_ids,
+        )
     others = readers(session=session, data_id=backup.data_id, excluding=backup_id)
     return DataRelease(data_id=backup.data_id, shared=bool(others))
 

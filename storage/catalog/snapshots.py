@@ -8,7 +8,7 @@ once; `hold_for_backup` and `release_after_backup` join their caller's transacti
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from storage.catalog import lifecycle
 from storage.catalog.cas import compare_and_set, require
 from storage.catalog.models import Snapshot, SnapshotStatus, Volume, VolumeStatus
+from storage.catalog.ownership import owner_where, owns, require_owned
 from storage.catalog.paging import page
 from storage.catalog.rows import get_owned, save_edit
 from storage.catalog.volumes import get_volume
@@ -206,14 +207,16 @@ def begin_snapshot_delete(
     return snapshot
 
 
-def finish_snapshot(*, session: Session, snapshot_id: str) -> bool:
-    """creating -> available, progress 100%; idempotent (False when not creating)."""
+def finish_snapshot(*, session: Session, snapshot_id: str, run_ids: Collection[str] = ()) -> bool:
+    """creating -> available, progress 100%; idempotent (False when not creating, or, with
+    ``run_ids``, driven by another run)."""
     changed = compare_and_set(
         session,
         Snapshot,
         snapshot_id,
         to=S.AVAILABLE,
         expected={S.CREATING},
+        where=owner_where(Snapshot, run_ids),
         progress="100%",
         fail_reason=None,
     )
@@ -221,10 +224,15 @@ def finish_snapshot(*, session: Session, snapshot_id: str) -> bool:
     return changed
 
 
-def fail_snapshot(*, session: Session, snapshot_id: str, reason: str) -> bool:
-    """Move a snapshot its own run was driving to the failure status; else no-op."""
+def fail_snapshot(
+    *, session: Session, snapshot_id: str, reason: str, run_ids: Collection[str] = ()
+) -> bool:
+    """Move a snapshot its own run was driving to the failure status; else no-op (also
+    when, with ``run_ids``, another run drives it now)."""
     snapshot = session.get(Snapshot, snapshot_id)
     if snapshot is None or snapshot.status not in lifecycle.SNAPSHOT_TRANSITIONAL:
+        return False
+    if run_ids and not owns(snapshot, lifecycle.SNAPSHOT_TRANSITIONAL, run_ids):
         return False
     target = lifecycle.snapshot_failure_status(snapshot.status, snapshot.previous_status)
     changed = compare_and_set(
@@ -234,9 +242,22 @@ def fail_snapshot(*, session: Session, snapshot_id: str, reason: str) -> bool:
     return changed
 
 
-def finish_snapshot_delete(*, session: Session, snapshot_id: str) -> None:
-    """Remove the row of a deleted snapshot; idempotent."""
+def finish_snapshot_delete(
+    *, session: Session, snapshot_id: str, run_ids: Collection[str] = ()
+) -> None:
+    """Remove the row of a deleted snapshot; idempotent.
+
+    With ``run_ids``: LostOwnership unless the row is deleting by one of those runs.
+    """
     snapshot = session.get(Snapshot, snapshot_id)
+    if snapshot is not None and run_ids:
+        require_owned(
+            session=session,
+            model=Snapshot,
+            record_id=snapshot_id,
+            statuses={S.DELETING},
+            run_ids=run_ids,
+        )
     if snapshot is not None:
         session.delete(snapshot)
         session.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlmodel import Session, col, func, select
 from storage.catalog import lifecycle
 from storage.catalog.cas import compare_and_set, require
 from storage.catalog.models import Snapshot, Volume, VolumeAttachment, VolumeStatus
+from storage.catalog.ownership import owner_where, owns, require_owned
 from storage.catalog.rows import get_owned, save_edit
 from storage.errors import InvalidRequest, InvalidStatus
 
@@ -126,29 +128,47 @@ def reset_volume_status(*, session: Session, volume_id: str, status: str) -> Vol
 
 
 def set_volume_status(
-    *, session: Session, volume_id: str, to: str, expected: frozenset[str], **values: Any
+    *,
+    session: Session,
+    volume_id: str,
+    to: str,
+    expected: frozenset[str],
+    run_ids: Collection[str] = (),
+    **values: Any,
 ) -> bool:
-    """Compare-and-set a volume's status and commit; False if it was not in `expected`."""
-    changed = compare_and_set(session, Volume, volume_id, to=to, expected=expected, **values)
+    """Compare-and-set a volume's status and commit; False if it was not in `expected`
+    (or, with ``run_ids``, was driven by another run)."""
+    where = owner_where(Volume, run_ids)
+    changed = compare_and_set(
+        session, Volume, volume_id, to=to, expected=expected, where=where, **values
+    )
     session.commit()
     return changed
 
 
-def finish_volume_setup(*, session: Session, volume_id: str, size_bytes: int) -> bool:
+def finish_volume_setup(
+    *, session: Session, volume_id: str, size_bytes: int, run_ids: Collection[str] = ()
+) -> bool:
     """creating/managing -> available, recording the measured size; idempotent."""
     return set_volume_status(
         session=session,
         volume_id=volume_id,
         to=VolumeStatus.AVAILABLE,
         expected=frozenset({VolumeStatus.CREATING, VolumeStatus.MANAGING}),
+        run_ids=run_ids,
         size=max(1, -(-size_bytes // GIB)),
     )
 
 
-def fail_volume(*, session: Session, volume_id: str, reason: str) -> bool:
-    """Move a volume in a transitional status to its failure status; else no-op."""
+def fail_volume(
+    *, session: Session, volume_id: str, reason: str, run_ids: Collection[str] = ()
+) -> bool:
+    """Move a volume in a transitional status to its failure status; else no-op (also
+    when, with ``run_ids``, another run drives it now)."""
     volume = session.get(Volume, volume_id)
     if volume is None or volume.status not in lifecycle.VOLUME_TRANSITIONAL:
+        return False
+    if run_ids and not owns(volume, lifecycle.VOLUME_TRANSITIONAL, run_ids):
         return False
     target = lifecycle.volume_failure_status(volume.status, volume.previous_status)
     values: dict[str, Any] = {"fail_reason": reason}
@@ -163,9 +183,20 @@ def fail_volume(*, session: Session, volume_id: str, reason: str) -> bool:
     )
 
 
-def delete_volume_row(*, session: Session, volume_id: str) -> None:
-    """Remove a volume row (and attachments an admin reset left behind); idempotent."""
+def delete_volume_row(*, session: Session, volume_id: str, run_ids: Collection[str] = ()) -> None:
+    """Remove a volume row (and attachments an admin reset left behind); idempotent.
+
+    With ``run_ids``: LostOwnership unless the row is deleting by one of those runs.
+    """
     volume = session.get(Volume, volume_id)
+    if volume is not None and run_ids:
+        require_owned(
+            session=session,
+            model=Volume,
+            record_id=volume_id,
+            statuses={VolumeStatus.DELETING},
+            run_ids=run_ids,
+        )
     if volume is not None:
         session.exec(delete(VolumeAttachment).where(col(VolumeAttachment.volume_id) == volume_id))
         session.delete(volume)

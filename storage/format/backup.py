@@ -13,7 +13,9 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -70,6 +72,8 @@ def write_backup(
     zstd_level: int = 3,
     parent: Manifest | None = None,
     progress: ProgressFn | None = None,
+    stop: threading.Event | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> BackupResult:
     """Back up ``source_path`` as ``backup_id``; the manifest write is the commit point.
 
@@ -78,7 +82,9 @@ def write_backup(
     Until the manifest exists nothing is committed; segments left by a failed attempt are
     garbage under the backup's prefix that delete_backup_objects removes.
     With ``parent``, a block whose sha256 equals the parent's block at the same index is not
-    stored again: it points at the parent's frame. Raises StorageError; ValueError on bad
+    stored again: it points at the parent's frame. ``stop`` ends the work at the next
+    block (Stopped); ``before_commit`` runs just before the manifest is written and may
+    raise to keep the backup uncommitted. Raises StorageError; ValueError on bad
     geometry or parent; TypeError if ``record`` is not JSON-able.
     """
     _check_request(backup_id, block_size, segment_size, parent, record)
@@ -92,7 +98,7 @@ def write_backup(
         source_path,
         parent.backup_id if parent else None,
     )
-    tracker = Progress(progress, volume_size)
+    tracker = Progress(progress, volume_size, stop)
     writer = _SegmentWriter(store, backup_id, segment_size, zstd_level, parent, tracker)
     try:
         for offset, data in iter_blocks(source_path, block_size, volume_size):
@@ -115,6 +121,9 @@ def write_backup(
     payload = manifest.to_bytes()
     # Every reader verifies the manifest: never commit one that would not read back.
     Manifest.from_bytes(payload)
+    tracker.check()
+    if before_commit is not None:
+        before_commit()
     store.put(manifest_key(backup_id), payload)  # the commit point
     tracker.finish()
     log.info("backup %s: committed, stats %s", backup_id, stats)

@@ -9,8 +9,9 @@ work and reports progress. Holes are never written to regular files (see BlockTa
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -53,6 +54,8 @@ def restore_backup(
     backup_id: str,
     target_path: Path,
     progress: ProgressFn | None = None,
+    stop: threading.Event | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> int:
     """Write the backup into an existing file/device; returns the bytes restored (volume size).
 
@@ -60,7 +63,9 @@ def restore_backup(
     verified (and a whole fetched segment's sha256). A regular target is replaced only
     when every block verified (written into a staging file, then renamed), so a failure
     leaves it as it was; holes stay holes, including beyond the volume size. A larger
-    block device's tail past the volume size is zeroed. Raises CorruptData,
+    block device's tail past the volume size is zeroed. ``stop`` ends the work at the
+    next block (Stopped; a regular target is then left as it was); ``before_commit`` runs
+    before a regular target is replaced and may raise to leave it as it was. Raises CorruptData,
     ObjectNotFound (missing manifest or segment), InvalidRequest (target smaller than the
     volume).
     """
@@ -73,13 +78,16 @@ def restore_backup(
         )
     log.info("restore %s: %d bytes into %s", backup_id, manifest.volume_size, target_path)
     plan, holes = _plan(manifest)
-    tracker = Progress(progress, manifest.volume_size)
+    tracker = Progress(progress, manifest.volume_size, stop)
     with BlockTarget(target_path) as target:
         for offset, length in holes:
             target.hole(offset, length)
             tracker.advance(length)
         _restore_segments(store, manifest, plan, target, tracker)
         target.zero_tail(manifest.volume_size)
+        tracker.check()
+        if before_commit is not None:
+            before_commit()
     tracker.finish()
     log.info("restore %s: done", backup_id)
     return manifest.volume_size

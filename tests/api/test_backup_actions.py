@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,9 @@ from sqlmodel import Session
 from api.launcher import RecordingLauncher
 from storage import catalog
 from storage.catalog import Backup
+from storage.objects import open_store_from_settings
 from storage.settings import Settings
+from tests.storage.catalog.stored import stored_backup, volume_file
 
 from .helpers import ADMIN, OTHER_PROJECT, PROJECT, catalog_rows, headers, make_volume
 
@@ -287,3 +290,59 @@ def test_force_delete_that_cannot_start_leaves_error_deleting(
     session.refresh(backup)
     assert backup.status == "error_deleting"
     assert "could not start delete-backup" in (backup.fail_reason or "")
+
+
+def test_reset_of_a_live_backup_cancels_its_run(
+    client: TestClient, session: Session, settings: Settings, launcher: RecordingLauncher
+) -> None:
+    volume = make_volume(session, settings.volumes_dir)
+    created = client.post(BACKUPS, json={"backup": {"volume_id": volume.id}}, headers=headers())
+    backup_id = created.json()["backup"]["id"]
+    run_id = launcher.submissions[-1].flow_run_id
+    launcher.set_state(run_id, "RUNNING")
+    body = {"os-reset_status": {"status": "error"}}
+    assert _action(client, backup_id, body, ADMIN_HEADERS).status_code == 202
+    assert [run for run, _ in launcher.cancelled] == [run_id]
+    assert "status reset to error" in launcher.cancelled[0][1]
+    assert launcher.states[run_id].type == "CANCELLING"
+    # A settled backup has no live run: resetting it again cancels nothing more.
+    assert _action(client, backup_id, body, ADMIN_HEADERS).status_code == 202
+    assert len(launcher.cancelled) == 1
+
+
+def test_force_delete_of_a_live_restore_cancels_the_restore_run(
+    client: TestClient, session: Session, settings: Settings, launcher: RecordingLauncher
+) -> None:
+    backup = _backup(session, settings)
+    restored = client.post(
+        f"{BACKUPS}/{backup.id}/restore", json={"restore": {}}, headers=headers()
+    )
+    assert restored.status_code == 202
+    restore_run = launcher.submissions[-1].flow_run_id
+    launcher.set_state(restore_run, "RUNNING")
+    assert _action(client, backup.id, {"os-force_delete": {}}, ADMIN_HEADERS).status_code == 202
+    assert [run for run, _ in launcher.cancelled] == [restore_run]
+    session.refresh(backup)
+    assert backup.status == "deleting" and backup.flow_run_id != restore_run
+
+
+def test_reset_to_available_needs_committed_data(
+    client: TestClient, session: Session, settings: Settings, app: FastAPI
+) -> None:
+    store = open_store_from_settings(settings)
+    volume = make_volume(session, settings.volumes_dir)
+    source = volume_file(Path(volume.path), seed=3)
+    stored, _ = stored_backup(session, store, project=PROJECT, volume_id=volume.id, source=source)
+    catalog.reset_backup_status(session=session, backup_id=stored.id, status="error")
+    body = {"os-reset_status": {"status": "available"}}
+    assert _action(client, stored.id, body, ADMIN_HEADERS).status_code == 202
+    session.refresh(stored)
+    assert stored.status == "available"
+
+    never_written = _backup(session, settings, finish=False)
+    catalog.reset_backup_status(session=session, backup_id=never_written.id, status="error")
+    before = catalog_rows(app.state.engine)
+    refused = _action(client, never_written.id, body, ADMIN_HEADERS)
+    assert refused.status_code == 400
+    assert "not in the backup store" in refused.json()["badRequest"]["message"]
+    assert catalog_rows(app.state.engine) == before

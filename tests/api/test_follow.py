@@ -9,7 +9,7 @@ from api.launcher import RecordingLauncher
 from storage import catalog
 from storage.settings import Settings
 
-from .helpers import PROJECT, headers, make_volume
+from .helpers import ADMIN, PROJECT, headers, make_volume
 
 BACKUPS = f"/v3/{PROJECT}/backups"
 VOLUMES = f"/v3/{PROJECT}/volumes"
@@ -30,7 +30,11 @@ def test_crashed_run_turns_backup_into_error(
     launcher.set_state(run_id, "CRASHED", "worker killed")
     shown = client.get(f"{BACKUPS}/{backup_id}", headers=headers()).json()["backup"]
     assert shown["status"] == "error"
-    assert shown["fail_reason"] == f"flow run {run_id} crashed: worker killed"
+    assert shown["fail_reason"] == (
+        f"flow run {run_id} crashed: the process running the operation stopped"
+    )
+    admin = client.get(f"{BACKUPS}/{backup_id}", headers=headers(ADMIN)).json()["backup"]
+    assert admin["fail_reason"] == f"flow run {run_id} crashed: worker killed"
     volume = client.get(f"{VOLUMES}/{volume_id}", headers=headers()).json()["volume"]
     assert volume["status"] == "available"
 

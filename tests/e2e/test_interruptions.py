@@ -90,3 +90,85 @@ def test_start_up_submits_a_reconcile_run_that_completes(service: Service) -> No
         time.sleep(0.5)
         found = asyncio.run(runs())
     assert len(found) == 1
+
+
+def _wait_run(service: Service, run_id: str, states: set[str], timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    state = _run_state(service, run_id)
+    while state not in states:
+        assert time.monotonic() < deadline, f"run {run_id} still {state}"
+        time.sleep(0.3)
+        state = _run_state(service, run_id)
+    return state
+
+
+def _reset(service: Service, backup_id: str, status: str) -> None:
+    response = requests.post(
+        f"{service.url}/v3/{PROJECT}/backups/{backup_id}/action",
+        json={"os-reset_status": {"status": status}},
+        headers={"X-Auth-Token": f"admin:{PROJECT}"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+
+
+ENDED = {"CANCELLED", "FAILED", "CRASHED", "COMPLETED"}
+
+
+def _new_volume(admin: Any) -> Any:
+    created = admin.volumes.create(size=1)
+    return wait_for(lambda: admin.volumes.get(created.id), {"available"})
+
+
+def test_admin_reset_during_a_live_backup_stops_its_run(service: Service) -> None:
+    """The reset releases the row at once; the run stops and never commits its manifest."""
+    admin: Any = cinder(service.url, "admin", PROJECT)
+    vol = _new_volume(admin)
+    write_mixed(Path(vol.metadata["safehold:path"]), 4 * MIB, seed=12)
+    service.fault_file.write_text(json.dumps({"put": {"delay_ms": 3000}}))
+    try:
+        backup = admin.backups.create(vol.id, name="reset-me")
+        run_id = _flow_run_id(service, backup.id)
+        _wait_run(service, run_id, {"RUNNING"})
+        time.sleep(1)
+        _reset(service, backup.id, "error")
+        assert _wait_run(service, run_id, ENDED) in {"CANCELLED", "FAILED"}
+    finally:
+        service.fault_file.unlink()
+    time.sleep(4)  # longer than one slowed put: a run still writing would commit by now
+    assert admin.backups.get(backup.id).status == "error"
+    assert admin.volumes.get(vol.id).status == "available"
+    assert not (service.data_dir / "backups" / "backups" / backup.id / "manifest").exists()
+    again = admin.backups.create(vol.id, name="after-reset")
+    assert wait_for(lambda: admin.backups.get(again.id), {"available", "error"}).status == (
+        "available"
+    )
+
+
+def test_admin_reset_during_a_live_restore_leaves_the_target_untouched(service: Service) -> None:
+    admin: Any = cinder(service.url, "admin", PROJECT)
+    vol = _new_volume(admin)
+    write_mixed(Path(vol.metadata["safehold:path"]), 4 * MIB, seed=13)
+    backup = admin.backups.create(vol.id, name="restore-me")
+    assert wait_for(lambda: admin.backups.get(backup.id), {"available", "error"}).status == (
+        "available"
+    )
+    target = _new_volume(admin)
+    target_path = Path(target.metadata["safehold:path"])
+    write_mixed(target_path, 2 * MIB, seed=14)
+    before = target_path.read_bytes()
+    service.fault_file.write_text(json.dumps({"get": {"delay_ms": 3000}}))
+    try:
+        admin.restores.restore(backup.id, target.id)
+        run_id = _flow_run_id(service, backup.id)
+        _wait_run(service, run_id, {"RUNNING"})
+        time.sleep(1)
+        _reset(service, backup.id, "available")
+        assert _wait_run(service, run_id, ENDED) in {"CANCELLED", "FAILED"}
+    finally:
+        service.fault_file.unlink()
+    time.sleep(4)
+    assert admin.backups.get(backup.id).status == "available"
+    assert admin.volumes.get(target.id).status == "error_restoring"
+    assert target_path.read_bytes() == before  # the staging file never replaced it
+    assert sorted(p.name for p in target_path.parent.glob(f".{target_path.name}*")) == []
