@@ -31,6 +31,7 @@ DEPLOYMENT_NAMES: Final[Mapping[str, str]] = {
     "create_snapshot": "create-snapshot/safehold",
     "delete_snapshot": "delete-snapshot/safehold",
     "rebuild_catalog": "rebuild-catalog/safehold",
+    "collect_garbage": "collect-garbage/safehold",
 }
 
 

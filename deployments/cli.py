@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from api.exposure import exposure_problem
 from api.tokens import TokenFileError, configured_tokens
 from deployments.api_server import main as api_main
 from deployments.progress import follow
@@ -37,11 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.command in (None, "run", "api"):
-        try:
-            # Refuse before any child starts rather than after the Prefect server is up.
-            configured_tokens(Settings())
-        except TokenFileError as exc:
-            logging.getLogger("safehold").error("refusing to start: %s", exc)
+        problem = _start_problem(Settings())
+        if problem is not None:
+            logging.getLogger("safehold").error("refusing to start: %s", problem)
             return 2
     if args.command in (None, "run"):
         return run(Settings())
@@ -58,6 +57,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     api_main()
     return 0
+
+
+def _start_problem(settings: Settings) -> str | None:
+    """Why the service must not start; checked before any child starts."""
+    try:
+        configured_tokens(settings)
+    except TokenFileError as exc:
+        return str(exc)
+    return exposure_problem(settings)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
+from typing import Final
 
 from storage.settings import Settings
+
+# What the Prefect server process never needs: Safehold's own settings (catalog URL with
+# its password, S3 keys, tokens file) and cloud credentials. It is an unauthenticated
+# admin interface to the runs; whatever it holds, its plugins and logs could show.
+_NOT_FOR_PREFECT_SERVER: Final = re.compile(
+    r"^(SAFEHOLD_|AWS_|AZURE_|GOOGLE_|GCS_|S3_|PGPASSWORD$|MYSQL_PWD$)"
+)
 
 
 def prefect_api_url(settings: Settings) -> str:
@@ -13,7 +22,8 @@ def prefect_api_url(settings: Settings) -> str:
 
 
 def service_env(settings: Settings) -> dict[str, str]:
-    """Environment for the Prefect server, the runner and the API process."""
+    """Environment for the runner and the API process (the Prefect server gets less:
+    prefect_server_env)."""
     data = settings.data_path
     env = dict(os.environ)
     env.update(
@@ -39,3 +49,9 @@ def service_env(settings: Settings) -> dict[str, str]:
     if settings.manage_roots is not None:
         env["SAFEHOLD_MANAGE_ROOTS"] = os.pathsep.join(map(str, settings.manage_root_paths()))
     return env
+
+
+def prefect_server_env(settings: Settings) -> dict[str, str]:
+    """The service environment without what the Prefect server must not hold (secrets)."""
+    env = service_env(settings)
+    return {k: v for k, v in env.items() if not _NOT_FOR_PREFECT_SERVER.match(k)}

@@ -73,15 +73,15 @@ async def run_with_progress(
     try:
         while True:
             await asyncio.wait({job}, timeout=PUBLISH_EVERY)
-            if job.done():
-                return job.result()
-            if still_owned is not None:
+            if still_owned is not None and not job.done():
                 await _check_owned(still_owned, stop, job)
             now = tracker.snapshot()
             if now != last and now[1] > 0:
                 last = now
                 await asyncio.to_thread(_store, model, record_id, *now)
                 await aupdate_progress_artifact(artifact_id, progress=100.0 * now[0] / now[1])
+            if job.done():  # after the last publish: the final numbers are always shown
+                return job.result()
     finally:
         stop.set()  # a no-op once the work is done; otherwise it ends at the next block
 

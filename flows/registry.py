@@ -7,6 +7,7 @@ from typing import Any
 from flows.backup import create_backup
 from flows.cascade import delete_backup_tree
 from flows.delete import delete_backup
+from flows.garbage import collect_store_garbage
 from flows.rebuild import rebuild_catalog
 from flows.reconcile import reconcile
 from flows.restore import restore_backup
@@ -26,4 +27,5 @@ FLOWS: tuple[Any, ...] = (
     delete_snapshot,
     reconcile,
     rebuild_catalog,
+    collect_store_garbage,
 )

@@ -144,6 +144,10 @@ class FaultyObjectStore:
         self._check("list", prefix)
         return self.inner.list(prefix)
 
+    def modified(self, key: str) -> float:
+        """Inner modified (never faulted: it only ages garbage)."""
+        return self.inner.modified(key)
+
     def delete(self, key: str) -> None:
         """Inner delete unless a fault is due."""
         self._check("delete", key)

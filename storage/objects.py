@@ -16,6 +16,7 @@ import re
 import stat
 import tempfile
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 import aiohttp
@@ -77,6 +78,10 @@ class ObjectStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove the object; a missing key is not an error (idempotent)."""
+        ...
+
+    def modified(self, key: str) -> float:
+        """When the object was last written (POSIX seconds); raises ObjectNotFound."""
         ...
 
 
@@ -298,6 +303,22 @@ class FsspecObjectStore:
             if key.startswith(prefix) and _is_valid_key(key):
                 keys.append(key)
         return sorted(keys)
+
+    def modified(self, key: str) -> float:
+        """When the object was last written (POSIX seconds); raises ObjectNotFound."""
+        path = self._path(key)
+        with translate_errors("modified", key):
+            if self._local:
+                with _as_not_found():
+                    return os.stat(path).st_mtime
+            info = self._fs.info(path)
+        # s3fs says LastModified, the memory filesystem created; both are datetimes.
+        stamp = info.get("LastModified") or info.get("mtime") or info.get("created")
+        if isinstance(stamp, datetime):
+            return stamp.timestamp()
+        if isinstance(stamp, int | float):
+            return float(stamp)
+        raise PermanentStorageError(f"{self.url} does not tell when {key} was written")
 
     def delete(self, key: str) -> None:
         """Remove the object; a missing key is not an error (idempotent)."""

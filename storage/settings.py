@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # listed in tokens_file (production; docs/operations.md "Authentication").
     auth_mode: Literal["noauth", "tokens"] = "noauth"
     tokens_file: Path | None = None
+    # noauth lets anyone claim any project and admin: refused on a non-loopback host
+    # unless the operator says so explicitly (a lab behind its own firewall).
+    noauth_beyond_loopback: bool = False
     # Test-only chaos switch: a JSON file naming store faults to inject (docs/operations.md).
     fault_file: Path | None = None
     # Data movements (backup/restore) running at once across all runners: a Prefect

@@ -55,7 +55,7 @@ from storage.catalog.rebuild import RebuildResult, rebuild_backups
 from storage.catalog.records import backup_record
 from storage.catalog.repair import ENDED_BADLY, repair_after_run, run_end_reason
 from storage.catalog.restores import begin_restore, finish_restore
-from storage.catalog.shared_data import DataRelease, is_unread, plan_release
+from storage.catalog.shared_data import DataRelease, data_ids, is_unread, plan_release
 from storage.catalog.snapshots import (
     begin_snapshot,
     begin_snapshot_delete,
@@ -122,6 +122,7 @@ __all__ = [
     "check_stored_data",
     "clear_attachments",
     "create_volume",
+    "data_ids",
     "decode_record",
     "delete_snapshot_metadata_key",
     "delete_volume_row",

@@ -16,7 +16,7 @@ from storage.catalog import chains, lifecycle
 from storage.catalog.backup_filters import filter_clause
 from storage.catalog.cas import compare_and_set, require
 from storage.catalog.models import Backup, BackupStatus, Snapshot, Volume, VolumeStatus
-from storage.catalog.ownership import owner_where, owns, require_owned
+from storage.catalog.ownership import owner_where, owns, require_deleting
 from storage.catalog.paging import page
 from storage.catalog.rows import get_owned
 from storage.catalog.snapshots import hold_for_backup, release_after_backup
@@ -299,15 +299,8 @@ def finish_backup_delete(
 
     With ``run_ids``: LostOwnership unless the row is deleting by one of those runs.
     """
+    require_deleting(session=session, model=Backup, record_id=backup_id, run_ids=run_ids)
     backup = session.get(Backup, backup_id)
-    if backup is not None and run_ids:
-        require_owned(
-            session=session,
-            model=Backup,
-            record_id=backup_id,
-            statuses={B.DELETING},
-            run_ids=run_ids,
-        )
     if backup is not None:
         if backup.parent_id is not None:
             chains.drop_dependent(session=session, parent_id=backup.parent_id)

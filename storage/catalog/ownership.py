@@ -58,3 +58,18 @@ def require_owned(
         )
     result: T = row
     return result
+
+
+def require_deleting(
+    *, session: Session, model: type[SQLModel], record_id: str, run_ids: Collection[str]
+) -> None:
+    """LostOwnership unless the row is gone or deleting by one of ``run_ids`` (the one
+    deleting status of backups, volumes and snapshots); no check without ``run_ids``."""
+    if run_ids and session.get(model, record_id) is not None:
+        require_owned(
+            session=session,
+            model=model,
+            record_id=record_id,
+            statuses={"deleting"},
+            run_ids=run_ids,
+        )

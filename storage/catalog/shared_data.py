@@ -17,7 +17,7 @@ from sqlmodel import Session, col, func, select
 
 from storage.catalog.cascade import ready_to_delete
 from storage.catalog.models import Backup, BackupStatus
-from storage.catalog.ownership import require_owned
+from storage.catalog.ownership import require_deleting
 
 
 @dataclass(frozen=True)
@@ -49,16 +49,14 @@ def plan_release(
     backup = session.get(Backup, backup_id)
     if backup is None:
         return None
-    if run_ids:
-        require_owned(
-            session=session,
-            model=Backup,
-            record_id=backup_id,
-            statuses={BackupStatus.DELETING},
-            run_ids=run_ids,
-        )
+    require_deleting(session=session, model=Backup, record_id=backup_id, run_ids=run_ids)
     others = readers(session=session, data_id=backup.data_id, excluding=backup_id)
     return DataRelease(data_id=backup.data_id, shared=bool(others))
+
+
+def data_ids(*, session: Session) -> set[str]:
+    """Every stored-backup id some row reads; reads only."""
+    return set(session.exec(select(Backup.data_id).distinct()).all())
 
 
 def is_unread(*, session: Session, data_id: str) -> bool:

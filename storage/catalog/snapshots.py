@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from storage.catalog import lifecycle
 from storage.catalog.cas import compare_and_set, require
 from storage.catalog.models import Snapshot, SnapshotStatus, Volume, VolumeStatus
-from storage.catalog.ownership import owner_where, owns, require_owned
+from storage.catalog.ownership import owner_where, owns, require_deleting
 from storage.catalog.paging import page
 from storage.catalog.rows import get_owned, save_edit
 from storage.catalog.volumes import get_volume
@@ -249,15 +249,8 @@ def finish_snapshot_delete(
 
     With ``run_ids``: LostOwnership unless the row is deleting by one of those runs.
     """
+    require_deleting(session=session, model=Snapshot, record_id=snapshot_id, run_ids=run_ids)
     snapshot = session.get(Snapshot, snapshot_id)
-    if snapshot is not None and run_ids:
-        require_owned(
-            session=session,
-            model=Snapshot,
-            record_id=snapshot_id,
-            statuses={S.DELETING},
-            run_ids=run_ids,
-        )
     if snapshot is not None:
         session.delete(snapshot)
         session.commit()

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, func, select
 from storage.catalog import lifecycle
 from storage.catalog.cas import compare_and_set, require
 from storage.catalog.models import Snapshot, Volume, VolumeAttachment, VolumeStatus
-from storage.catalog.ownership import owner_where, owns, require_owned
+from storage.catalog.ownership import owner_where, owns, require_deleting
 from storage.catalog.rows import get_owned, save_edit
 from storage.errors import InvalidRequest, InvalidStatus
 
@@ -188,15 +188,8 @@ def delete_volume_row(*, session: Session, volume_id: str, run_ids: Collection[s
 
     With ``run_ids``: LostOwnership unless the row is deleting by one of those runs.
     """
+    require_deleting(session=session, model=Volume, record_id=volume_id, run_ids=run_ids)
     volume = session.get(Volume, volume_id)
-    if volume is not None and run_ids:
-        require_owned(
-            session=session,
-            model=Volume,
-            record_id=volume_id,
-            statuses={VolumeStatus.DELETING},
-            run_ids=run_ids,
-        )
     if volume is not None:
         session.exec(delete(VolumeAttachment).where(col(VolumeAttachment.volume_id) == volume_id))
         session.delete(volume)

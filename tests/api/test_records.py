@@ -338,3 +338,24 @@ def test_import_needs_the_parent_in_the_importing_project(
     assert response.status_code == 400
     assert "import the parent first" in response.json()["badRequest"]["message"]
     assert catalog_rows(app.state.engine) == before
+
+
+def test_garbage_collection_starts_a_run_for_admins_only(
+    client: TestClient, launcher: RecordingLauncher
+) -> None:
+    url = f"/v1/{PROJECT}/store/garbage"
+    assert client.post(url, headers=headers(USER)).status_code == 403
+    first = client.post(url, headers=headers(ADMIN))
+    assert first.status_code == 202
+    sub = launcher.submissions[-1]
+    assert (sub.deployment, sub.parameters) == (
+        "collect-garbage/safehold",
+        {"grace_hours": 24.0, "dry_run": False},
+    )
+    assert first.json() == {"garbage": {"flow_run_id": sub.flow_run_id}}
+    dry = client.post(url, json={"dry_run": True, "grace_hours": 1}, headers=headers(ADMIN))
+    assert dry.status_code == 202
+    assert launcher.submissions[-1].parameters == {"grace_hours": 1.0, "dry_run": True}
+    bad = client.post(url, json={"grace_hours": -1}, headers=headers(ADMIN))
+    assert bad.status_code == 400
+    assert "/v1/{project_id}/store/garbage" in client.get("/openapi.json").json()["paths"]

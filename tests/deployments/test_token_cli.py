@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deployments import cli
-from deployments.environment import service_env
+from deployments.environment import prefect_server_env, service_env
 from storage.settings import Settings
 
 
@@ -65,3 +65,16 @@ def test_progress_sends_the_token_from_the_environment(
     monkeypatch.setenv("SAFEHOLD_TOKEN", "t0k3n")
     assert cli.main(["progress", "b1", "--project", "p1"]) == 0
     assert sent == ["admin:p1", "t0k3n"]
+
+
+def test_the_prefect_server_gets_no_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SAFEHOLD_S3_SECRET_ACCESS_KEY", "s3cr3t")
+    monkeypatch.setenv("SAFEHOLD_CATALOG_URL", "postgresql://u:pw@db/cat")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-s3cr3t")
+    settings = Settings(data_dir=tmp_path, tokens_file=Path("conf/tokens.json"))
+    server = prefect_server_env(settings)
+    assert not [k for k in server if k.startswith(("SAFEHOLD_", "AWS_"))]
+    assert "s3cr3t" not in repr(server) and "pw@db" not in repr(server)
+    assert server["PREFECT_API_URL"] == service_env(settings)["PREFECT_API_URL"]
+    # The runner and the API still get what they need.
+    assert service_env(settings)["SAFEHOLD_S3_SECRET_ACCESS_KEY"] == "s3cr3t"

@@ -157,18 +157,20 @@ def test_admin_reset_during_a_live_restore_leaves_the_target_untouched(service: 
     target_path = Path(target.metadata["safehold:path"])
     write_mixed(target_path, 2 * MIB, seed=14)
     before = target_path.read_bytes()
-    service.fault_file.write_text(json.dumps({"get": {"delay_ms": 3000}}))
+    # Every read of the store slows down (the restore's, not the reset's: a reset to
+    # error reads nothing), so the reset lands while the restore is mid-way.
+    service.fault_file.write_text(json.dumps({"get": {"delay_ms": 5000}}))
     try:
         admin.restores.restore(backup.id, target.id)
         run_id = _flow_run_id(service, backup.id)
         _wait_run(service, run_id, {"RUNNING"})
         time.sleep(1)
-        _reset(service, backup.id, "available")
+        _reset(service, backup.id, "error")
         assert _wait_run(service, run_id, ENDED) in {"CANCELLED", "FAILED"}
     finally:
         service.fault_file.unlink()
-    time.sleep(4)
-    assert admin.backups.get(backup.id).status == "available"
+    time.sleep(6)  # longer than one slowed read: a run still going would write by now
+    assert admin.backups.get(backup.id).status == "error"
     assert admin.volumes.get(target.id).status == "error_restoring"
     assert target_path.read_bytes() == before  # the staging file never replaced it
     assert sorted(p.name for p in target_path.parent.glob(f".{target_path.name}*")) == []

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 import requests
@@ -193,3 +193,25 @@ def test_rebuild_restores_lost_chains(
     assert _wait_run(service, response.json()["rebuild"]["flow_run_id"]) == "COMPLETED"
     assert [admin.backups.get(i).status for i in chain.ids] == ["available", "available"]
     assert admin.backups.get(chain.full_id).has_dependent_backups
+
+
+def test_garbage_collection_removes_only_unread_uncommitted_data(
+    service: Service, chain: Chain
+) -> None:
+    store = service.data_dir / "backups" / "backups"
+    garbage = store / str(uuid4()) / "segments" / "00000000"
+    garbage.parent.mkdir(parents=True)
+    garbage.write_bytes(b"left by a write whose row is gone")
+    headers = {"X-Auth-Token": f"admin:{PROJECT}"}
+    url = f"{service.url}/v1/{PROJECT}/store/garbage"
+
+    dry = requests.post(url, json={"grace_hours": 0, "dry_run": True}, headers=headers, timeout=30)
+    assert _wait_run(service, dry.json()["garbage"]["flow_run_id"]) == "COMPLETED"
+    assert garbage.exists()
+
+    real = requests.post(url, json={"grace_hours": 0}, headers=headers, timeout=30)
+    assert real.status_code == 202, real.text
+    assert _wait_run(service, real.json()["garbage"]["flow_run_id"]) == "COMPLETED"
+    assert not garbage.exists()
+    for backup_id in chain.ids:  # committed backups rows read: untouched
+        assert (store / backup_id / "manifest").exists()

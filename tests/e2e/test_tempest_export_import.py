@@ -22,12 +22,11 @@ from typing import Any
 
 import pytest
 from tempest.lib import exceptions as lib_exc
-from tempest.lib.services.volume import base_client
 
 from tests.e2e.helpers import MIB, write_mixed
 from tests.e2e.test_tempest import _until, _until_gone
 from tests.live import Service
-from tests.wire.tempest_clients import VolumeClients, volume_clients
+from tests.wire.tempest_clients import VolumeClients, microversion, volume_clients
 
 pytestmark = pytest.mark.e2e
 PROJECT = "7e3b0c1d2e3f4a5b6c7d8e9f0a1b2c3e"
@@ -37,12 +36,8 @@ CASES = [("v3", None), ("v3", "3.9"), ("v3", "3.64"), ("v2", None)]
 @pytest.fixture(params=CASES, ids=[f"{tree}-{mv or 'base'}" for tree, mv in CASES])
 def clients(request: pytest.FixtureRequest, service: Service) -> Iterator[VolumeClients]:
     tree, mv = request.param
-    saved = base_client.VOLUME_MICROVERSION
-    base_client.VOLUME_MICROVERSION = mv
-    try:
+    with microversion(mv):
         yield volume_clients(service.url, tree=tree, user="admin", project=PROJECT)
-    finally:
-        base_client.VOLUME_MICROVERSION = saved
 
 
 def _modify_backup_url(backup_url: str, changes: dict[str, Any]) -> str:

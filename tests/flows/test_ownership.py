@@ -155,3 +155,30 @@ def test_the_write_is_not_committed_once_the_row_is_taken(tmp_path: Path) -> Non
             before_commit=taken,
         )
     assert not manifest_exists(store, backup_id)
+
+
+def test_the_final_progress_is_always_published(
+    flow_catalog: Session, volume: Volume, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backup = _backup(flow_catalog, volume)
+    published: list[float] = []
+
+    async def update(_artifact: str, *, progress: float) -> None:
+        published.append(progress)
+
+    monkeypatch.setattr(progress, "aupdate_progress_artifact", update)
+
+    def quick(report: Any, _stop: threading.Event) -> int:
+        report(10, 10)  # done before the first tick
+        return 10
+
+    assert (
+        asyncio.run(
+            progress.run_with_progress(quick, model=Backup, record_id=backup.id, label="backup")
+        )
+        == 10
+    )
+    assert published == [100.0]
+    flow_catalog.expire_all()
+    row = flow_catalog.get(Backup, backup.id)
+    assert row is not None and (row.progress_done, row.progress_total) == (10, 10)

@@ -53,7 +53,7 @@ def test_hook_leaves_backup_and_volume_terminal(
 
 
 # Flows that drive no record through a transitional status, so have nothing to fail.
-UNHOOKED = {"reconcile", "rebuild-catalog"}
+UNHOOKED = {"reconcile", "rebuild-catalog", "collect-garbage"}
 
 
 def test_every_served_flow_that_drives_records_is_hooked_for_every_bad_end() -> None:

@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,16 @@ def test_list_is_sorted_recursive_and_prefix_filtered(store: ObjectStore) -> Non
 def test_list_empty(store: ObjectStore) -> None:
     assert store.list("backups/") == []
     assert store.list("") == []
+
+
+def test_modified_tells_when_an_object_was_written(store: ObjectStore) -> None:
+    before = time.time()
+    store.put("aged/k", b"v")
+    written = store.modified("aged/k")
+    # Clocks of a store may be coarse (S3: whole seconds): allow a second either way.
+    assert before - 1 <= written <= time.time() + 1
+    with pytest.raises(ObjectNotFound):
+        store.modified("aged/missing")
 
 
 def test_delete_is_idempotent(store: ObjectStore) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from tempest.lib.services.volume import base_client
 from tempest.lib.services.volume.v3 import (
     BackupsClient,
     SnapshotsClient,
@@ -26,6 +29,18 @@ class VolumeClients:
     volumes: VolumesClient
     versions: VersionsClient
     snapshots: SnapshotsClient  # a plain RestClient: never sends a microversion
+
+
+@contextmanager
+def microversion(mv: str | None) -> Iterator[None]:
+    """Set tempest's module-level VOLUME_MICROVERSION as a tempest test class does (None:
+    no header, base schemas), and restore it after."""
+    saved = base_client.VOLUME_MICROVERSION
+    base_client.VOLUME_MICROVERSION = mv
+    try:
+        yield
+    finally:
+        base_client.VOLUME_MICROVERSION = saved
 
 
 def volume_clients(

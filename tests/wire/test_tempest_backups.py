@@ -15,13 +15,12 @@ import pytest
 from fastapi import FastAPI
 from sqlmodel import Session
 from tempest.lib import exceptions as lib_exc
-from tempest.lib.services.volume import base_client
 
 from api.launcher import RecordingLauncher
 from storage import catalog
 from storage.objects import open_store_from_settings
 from tests.storage.catalog import stored
-from tests.wire.tempest_clients import ADMIN, PROJECT, VolumeClients, volume_clients
+from tests.wire.tempest_clients import ADMIN, PROJECT, VolumeClients, microversion, volume_clients
 
 CASES = [("v3", None), ("v3", "3.9"), ("v3", "3.43"), ("v3", "3.64"), ("v2", None)]
 
@@ -30,12 +29,8 @@ CASES = [("v3", None), ("v3", "3.9"), ("v3", "3.43"), ("v3", "3.64"), ("v2", Non
 def case(request: pytest.FixtureRequest) -> Iterator[tuple[str, str | None]]:
     """(tree, microversion), with tempest's module-level microversion set for the test."""
     tree, mv = request.param
-    saved = base_client.VOLUME_MICROVERSION
-    base_client.VOLUME_MICROVERSION = mv
-    try:
+    with microversion(mv):
         yield tree, mv
-    finally:
-        base_client.VOLUME_MICROVERSION = saved
 
 
 def _at_least(mv: str | None, since: tuple[int, int]) -> bool:
