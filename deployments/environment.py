@@ -18,7 +18,9 @@ _NOT_FOR_PREFECT_SERVER: Final = re.compile(
 
 def prefect_api_url(settings: Settings) -> str:
     """PREFECT_API_URL when the operator set one, else the embedded server's."""
-    return os.environ.get("PREFECT_API_URL") or (f"http://{settings.host}:{settings.ui_port}/api")
+    return os.environ.get("PREFECT_API_URL") or (
+        f"http://{settings.prefect_host}:{settings.ui_port}/api"
+    )
 
 
 def service_env(settings: Settings) -> dict[str, str]:

@@ -16,7 +16,7 @@ from types import FrameType
 from prefect.client.orchestration import PrefectClient
 from prefect.deployments.flow_runs import arun_deployment
 
-from deployments.environment import prefect_api_url, service_env
+from deployments.environment import prefect_api_url, prefect_server_env, service_env
 from flows.limits import DATA_LIMIT
 from flows.registry import DEPLOYMENT, FLOWS
 from storage.settings import Settings
@@ -35,14 +35,15 @@ class Supervisor:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stopping = False
 
-    def spawn(self, name: str, argv: list[str]) -> None:
-        """Start one child; its output goes to the data dir's logs/<name>.log."""
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        """Start one child (with ``env``, default the service environment); its output goes
+        to the data dir's logs/<name>.log."""
         logs = self.settings.data_path / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         out = open(logs / f"{name}.log", "ab")  # noqa: SIM115  (kept open for the child)
         proc = subprocess.Popen(
             argv,
-            env=self.env,
+            env=self.env if env is None else env,
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -138,10 +139,11 @@ def run(settings: Settings) -> int:
                     "server",
                     "start",
                     "--host",
-                    settings.host,
+                    settings.prefect_host,
                     "--port",
                     str(settings.ui_port),
                 ],
+                env=prefect_server_env(settings),
             )
         _wait_http(prefect_api_url(settings) + "/health", "Prefect server")
         asyncio.run(_ensure_limits(prefect_api_url(settings), settings))
@@ -187,7 +189,8 @@ def _announce(settings: Settings) -> None:
     sys.stdout.write(
         f"Safehold is up.\n"
         f"  API (Cinder v3):  http://{settings.host}:{settings.api_port}/v3/\n"
-        f"  Prefect UI:       http://{settings.host}:{settings.ui_port}/\n"
+        f"  Prefect UI:       {prefect_api_url(settings).removesuffix('/api')}/\n"
+        f"  auth:             {settings.auth_mode}\n"
         f"  data dir:         {settings.data_path}\n"
         f"Ctrl-C stops everything.\n"
     )

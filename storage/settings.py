@@ -19,6 +19,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("var")
     host: str = "127.0.0.1"
+    # The embedded Prefect server (and UI) is an unauthenticated admin interface to every
+    # run: loopback unless the operator says otherwise, whatever the API binds.
+    prefect_host: str = "127.0.0.1"
     api_port: int = 8776
     ui_port: int = 4200
     # Catalog database URL; default: SQLite file under data_dir.
