@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,8 @@ from prefect.client.orchestration import PrefectClient
 from prefect.deployments.flow_runs import arun_deployment
 
 from deployments.environment import prefect_api_url, prefect_server_env, service_env
+from deployments.instance import DataDirBusy, claim_data_dir, die_with_parent, stop_leftovers
+from deployments.recovery import crash_orphaned_runs
 from flows.limits import DATA_LIMIT
 from flows.registry import DEPLOYMENT, FLOWS
 from storage.settings import Settings
@@ -48,6 +51,8 @@ class Supervisor:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # A supervisor killed with SIGKILL cannot stop its children: the kernel does.
+            preexec_fn=die_with_parent,
         )
         self.children.append((name, proc))
         log.info("started %s (pid %s)", name, proc.pid)
@@ -122,8 +127,42 @@ async def _deployments_ready(api_url: str) -> None:
 
 
 def run(settings: Settings) -> int:
-    """Start server (unless PREFECT_API_URL is given), runner, reconcile and API."""
+    """Start server (unless PREFECT_API_URL is given), runner, reconcile and API.
+
+    Refuses (2) a data dir another live supervisor holds, or a taken port; stops what an
+    earlier, killed supervisor left running on the data dir first.
+    """
     external_server = bool(os.environ.get("PREFECT_API_URL"))
+    try:
+        lock = claim_data_dir(settings.data_path)
+    except DataDirBusy as exc:
+        log.error("refusing to start: %s", exc)
+        return 2
+    with lock:
+        stop_leftovers(settings.data_path)
+        taken = taken_ports(settings, external_server=external_server)
+        if taken:
+            log.error("refusing to start: %s", taken)
+            return 2
+        return _run(settings, external_server)
+
+
+def taken_ports(settings: Settings, *, external_server: bool) -> str | None:
+    """Which of the ports this start needs is already taken, or None."""
+    wanted = [(settings.host, settings.api_port, "the API (SAFEHOLD_API_PORT)")]
+    if not external_server:
+        wanted.append((settings.prefect_host, settings.ui_port, "Prefect (SAFEHOLD_UI_PORT)"))
+    for host, port, what in wanted:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                return f"port {port} on {host} for {what} is already in use"
+    return None
+
+
+def _run(settings: Settings, external_server: bool) -> int:
     sup = Supervisor(settings)
     os.environ.update(sup.env)
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -146,6 +185,9 @@ def run(settings: Settings) -> int:
                 env=prefect_server_env(settings),
             )
         _wait_http(prefect_api_url(settings) + "/health", "Prefect server")
+        if not external_server:
+            # No process of an earlier tree is left: its unfinished runs can only be dead.
+            asyncio.run(crash_orphaned_runs(prefect_api_url(settings)))
         asyncio.run(_ensure_limits(prefect_api_url(settings), settings))
         sup.spawn("runner", [sys.executable, "-m", "deployments.runner"])
         asyncio.run(_deployments_ready(prefect_api_url(settings)))

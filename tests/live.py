@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -57,6 +58,7 @@ class Service:
     data_dir: Path
     log: Path
     fault_file: Path
+    pid: int = 0  # the supervisor's
 
 
 def _free_port() -> int:
@@ -111,11 +113,12 @@ def running(data_dir: Path, extra_env: Mapping[str, str] | None = None) -> Itera
     url = f"http://127.0.0.1:{api_port}"
     try:
         _wait_up(url + "/", proc, log)
-        yield Service(url, f"http://127.0.0.1:{ui_port}/api", data_dir, log, fault_file)
+        yield Service(url, f"http://127.0.0.1:{ui_port}/api", data_dir, log, fault_file, proc.pid)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=40)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
