@@ -11,11 +11,18 @@ import uuid
 from collections.abc import Collection
 from pathlib import Path
 
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
 from storage.catalog.backups import get_backup
 from storage.catalog.cas import compare_and_set, require
-from storage.catalog.models import Backup, BackupStatus, Volume, VolumeStatus
+from storage.catalog.models import (
+    Backup,
+    BackupStatus,
+    Snapshot,
+    SnapshotStatus,
+    Volume,
+    VolumeStatus,
+)
 from storage.catalog.ownership import owner_where
 from storage.catalog.volumes import get_volume
 from storage.errors import InvalidRequest, InvalidStatus
@@ -115,7 +122,25 @@ def _claim_restore_volume(
         f"Invalid volume: Volume to be restored to must be available, "
         f'but the current status is "{volume.status}".',
     )
+    # Counted after the compare-and-set, in its transaction: a snapshot create (which
+    # compare-and-sets the volume to its own status) either is counted here or finds the
+    # volume restoring-backup and is refused. Its copy must not read a half-restored file.
+    if _snapshots_being_created(session, volume_id):
+        session.rollback()
+        raise InvalidStatus(
+            f"Invalid volume: a snapshot of volume {volume_id} is being created; "
+            "restore to it when the snapshot is available."
+        )
     return volume
+
+
+def _snapshots_being_created(session: Session, volume_id: str) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(Snapshot)
+        .where(Snapshot.volume_id == volume_id, Snapshot.status == SnapshotStatus.CREATING)
+    )
+    return int(session.exec(stmt).one())
 
 
 def finish_restore(*, session: Session, backup_id: str, run_ids: Collection[str] = ()) -> bool:
