@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
+import requests
 from cinderclient import client as cinder_client
 from cinderclient.contrib.noauth import CinderNoAuthPlugin
 from keystoneauth1 import session as ks_session
+from prefect.client.orchestration import PrefectClient
 
 MIB = 1024 * 1024
 TIMEOUT = 120.0
@@ -52,6 +56,46 @@ def write_mixed(path: Path, size: int, seed: int) -> None:
                 data = bytes(length)
             os.pwrite(f.fileno(), data, offset)
             offset += length
+
+
+def volume_with_data(admin: Any, size: int, seed: int) -> Any:
+    """A new available 1 GiB volume whose first ``size`` bytes hold write_mixed data."""
+    created = admin.volumes.create(size=1)
+    volume = wait_for(lambda: admin.volumes.get(created.id), {"available"})
+    write_mixed(Path(volume.metadata["safehold:path"]), size, seed=seed)
+    return volume
+
+
+def run_state(prefect_api: str, run_id: str) -> str:
+    """The flow run's state type ("RUNNING", "CRASHED", ...), read from Prefect."""
+
+    async def read() -> str:
+        async with PrefectClient(prefect_api) as client:
+            run = await client.read_flow_run(UUID(run_id))
+            return run.state.type.value if run.state else "NONE"
+
+    return asyncio.run(read())
+
+
+def wait_run(prefect_api: str, run_id: str, states: set[str], timeout: float = 60) -> str:
+    """Poll the run until its state is in ``states``; the state reached."""
+    deadline = time.monotonic() + timeout
+    state = run_state(prefect_api, run_id)
+    while state not in states:
+        assert time.monotonic() < deadline, f"run {run_id} still {state}"
+        time.sleep(0.3)
+        state = run_state(prefect_api, run_id)
+    return state
+
+
+def backup_run_id(url: str, project: str, backup_id: str) -> str:
+    """The flow run driving the backup's current (or last) operation, from /v1 progress."""
+    resp = requests.get(
+        f"{url}/v1/{project}/backups/{backup_id}/progress",
+        headers={"X-Auth-Token": f"admin:{project}"},
+        timeout=10,
+    )
+    return str(resp.json()["progress"]["flow_run_id"])
 
 
 def allocated(path: Path) -> int:

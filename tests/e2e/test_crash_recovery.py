@@ -5,7 +5,6 @@ and settles their rows within 60 s."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -14,14 +13,20 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import pytest
 import requests
-from prefect.client.orchestration import PrefectClient
 
 from deployments.instance import leftovers
-from tests.e2e.helpers import MIB, cinder, wait_for, write_mixed
+from tests.e2e.helpers import (
+    MIB,
+    backup_run_id,
+    cinder,
+    run_state,
+    volume_with_data,
+    wait_for,
+    wait_run,
+)
 from tests.live import ROOT, Service, running
 
 pytestmark = pytest.mark.e2e
@@ -65,30 +70,12 @@ def _kill_everything(service: Service) -> None:
             pass
 
 
-def _run_state(service: Service, run_id: str) -> str:
-    async def read() -> str:
-        async with PrefectClient(service.prefect_api) as client:
-            run = await client.read_flow_run(UUID(run_id))
-            return run.state.type.value if run.state else "NONE"
-
-    return asyncio.run(read())
-
-
-def _flow_run_id(service: Service, backup_id: str) -> str:
-    resp = requests.get(
-        f"{service.url}/v1/{PROJECT}/backups/{backup_id}/progress",
-        headers={"X-Auth-Token": f"admin:{PROJECT}"},
-        timeout=10,
-    )
-    return str(resp.json()["progress"]["flow_run_id"])
-
-
-def _wait_running(service: Service, run_id: str) -> None:
-    deadline = time.monotonic() + 60
-    while _run_state(service, run_id) != "RUNNING":
-        assert time.monotonic() < deadline, "run never started"
-        time.sleep(0.3)
-    time.sleep(1.5)  # inside the slowed store call
+def _wait_running(service: Service, backup_id: str) -> str:
+    """The backup's run id, once that run is inside a slowed store call."""
+    run_id = backup_run_id(service.url, PROJECT, backup_id)
+    wait_run(service.prefect_api, run_id, {"RUNNING"})
+    time.sleep(1.5)
+    return run_id
 
 
 def test_children_die_with_the_supervisor_and_one_run_per_data_dir(
@@ -98,12 +85,9 @@ def test_children_die_with_the_supervisor_and_one_run_per_data_dir(
     with running(data_dir) as service:
         # A backup in flight: its flow-run process must not outlive the tree either.
         admin: Any = cinder(service.url, "admin", PROJECT)
-        created = admin.volumes.create(size=1, name="orphan")
-        vol = wait_for(lambda: admin.volumes.get(created.id), {"available"})
-        write_mixed(Path(vol.metadata["safehold:path"]), 2 * MIB, seed=22)
+        vol = volume_with_data(admin, 2 * MIB, seed=22)
         service.fault_file.write_text(json.dumps({"put": {"delay_ms": 30000}}))
-        backup = admin.backups.create(vol.id, name="orphan")
-        _wait_running(service, _flow_run_id(service, backup.id))
+        _wait_running(service, admin.backups.create(vol.id, name="orphan").id)
         tree = _descendants(service.pid)
         assert len(tree) >= 4  # Prefect server, runner, API, the backup's flow run
         second = subprocess.run(
@@ -133,21 +117,18 @@ def test_a_power_cut_mid_backup_and_mid_restore_heals_after_restart(
     data_dir = tmp_path_factory.mktemp("powercut")
     with running(data_dir) as service:
         admin: Any = cinder(service.url, "admin", PROJECT)
-        created = admin.volumes.create(size=1, name="powercut")
-        vol = wait_for(lambda: admin.volumes.get(created.id), {"available"})
-        write_mixed(Path(vol.metadata["safehold:path"]), 4 * MIB, seed=21)
+        vol = volume_with_data(admin, 4 * MIB, seed=21)
         done = admin.backups.create(vol.id, name="before")
         assert wait_for(lambda: admin.backups.get(done.id), {"available", "error"}).status == (
             "available"
         )
-        service.fault_file.write_text(json.dumps({"put": {"delay_ms": 30000}}))
+        # Every store write and read now takes 30 s: both runs are mid-way when the power goes.
+        slow = {"put": {"delay_ms": 30000}, "get": {"delay_ms": 30000}}
+        service.fault_file.write_text(json.dumps(slow))
         backup = admin.backups.create(vol.id, name="cut")
-        backup_run = _flow_run_id(service, backup.id)
-        _wait_running(service, backup_run)
-        service.fault_file.write_text(json.dumps({"get": {"delay_ms": 30000}}))
+        backup_run = _wait_running(service, backup.id)
         restore = admin.restores.restore(done.id)
-        restore_run = _flow_run_id(service, done.id)
-        _wait_running(service, restore_run)
+        restore_run = _wait_running(service, done.id)
         _kill_everything(service)
     service.fault_file.unlink()
 
@@ -160,10 +141,8 @@ def test_a_power_cut_mid_backup_and_mid_restore_heals_after_restart(
         assert wait_for(lambda: admin.backups.get(done.id), {"available"}, HEAL_WITHIN)
         assert wait_for(lambda: admin.volumes.get(restore.volume_id), {"error"}, HEAL_WITHIN)
         assert time.monotonic() - started < HEAL_WITHIN + 60  # start-up included
-        assert (_run_state(after, backup_run), _run_state(after, restore_run)) == (
-            "CRASHED",
-            "CRASHED",
-        )
+        states = [run_state(after.prefect_api, run) for run in (backup_run, restore_run)]
+        assert states == ["CRASHED", "CRASHED"]
         again = admin.backups.create(vol.id, name="after", incremental=True)
         assert wait_for(lambda: admin.backups.get(again.id), {"available", "error"}).status == (
             "available"

@@ -15,20 +15,20 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.states import Cancelling
 
-from tests.e2e.helpers import MIB, cinder, wait_for, write_mixed
+from tests.e2e.helpers import (
+    MIB,
+    backup_run_id,
+    cinder,
+    run_state,
+    volume_with_data,
+    wait_for,
+    wait_run,
+    write_mixed,
+)
 from tests.live import Service
 
 pytestmark = pytest.mark.e2e
 PROJECT = "intr0000000000000000000000000001"
-
-
-def _run_state(service: Service, run_id: str) -> str:
-    async def read() -> str:
-        async with PrefectClient(service.prefect_api) as client:
-            run = await client.read_flow_run(UUID(run_id))
-            return run.state.type.value if run.state else "NONE"
-
-    return asyncio.run(read())
 
 
 def _cancel(service: Service, run_id: str) -> None:
@@ -40,12 +40,11 @@ def _cancel(service: Service, run_id: str) -> None:
 
 
 def _flow_run_id(service: Service, backup_id: str) -> str:
-    resp = requests.get(
-        f"{service.url}/v1/{PROJECT}/backups/{backup_id}/progress",
-        headers={"X-Auth-Token": f"admin:{PROJECT}"},
-        timeout=10,
-    )
-    return str(resp.json()["progress"]["flow_run_id"])
+    return backup_run_id(service.url, PROJECT, backup_id)
+
+
+def _run_state(service: Service, run_id: str) -> str:
+    return run_state(service.prefect_api, run_id)
 
 
 def test_cancelled_backup_ends_in_error_and_frees_the_volume(service: Service) -> None:
@@ -92,16 +91,6 @@ def test_start_up_submits_a_reconcile_run_that_completes(service: Service) -> No
     assert len(found) == 1
 
 
-def _wait_run(service: Service, run_id: str, states: set[str], timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    state = _run_state(service, run_id)
-    while state not in states:
-        assert time.monotonic() < deadline, f"run {run_id} still {state}"
-        time.sleep(0.3)
-        state = _run_state(service, run_id)
-    return state
-
-
 def _reset(service: Service, backup_id: str, status: str) -> None:
     response = requests.post(
         f"{service.url}/v3/{PROJECT}/backups/{backup_id}/action",
@@ -115,26 +104,27 @@ def _reset(service: Service, backup_id: str, status: str) -> None:
 ENDED = {"CANCELLED", "FAILED", "CRASHED", "COMPLETED"}
 
 
-def _new_volume(admin: Any) -> Any:
-    created = admin.volumes.create(size=1)
-    return wait_for(lambda: admin.volumes.get(created.id), {"available"})
+def _reset_mid_run(service: Service, backup_id: str, fault: dict[str, Any]) -> None:
+    """With the store slowed by ``fault``, reset the backup (to error) once its run is in
+    a slowed call, and wait for the run to end."""
+    service.fault_file.write_text(json.dumps(fault))
+    try:
+        run_id = _flow_run_id(service, backup_id)
+        wait_run(service.prefect_api, run_id, {"RUNNING"})
+        time.sleep(1)
+        _reset(service, backup_id, "error")
+        assert wait_run(service.prefect_api, run_id, ENDED) in {"CANCELLED", "FAILED"}
+    finally:
+        service.fault_file.unlink()
 
 
 def test_admin_reset_during_a_live_backup_stops_its_run(service: Service) -> None:
     """The reset releases the row at once; the run stops and never commits its manifest."""
     admin: Any = cinder(service.url, "admin", PROJECT)
-    vol = _new_volume(admin)
-    write_mixed(Path(vol.metadata["safehold:path"]), 4 * MIB, seed=12)
-    service.fault_file.write_text(json.dumps({"put": {"delay_ms": 3000}}))
-    try:
-        backup = admin.backups.create(vol.id, name="reset-me")
-        run_id = _flow_run_id(service, backup.id)
-        _wait_run(service, run_id, {"RUNNING"})
-        time.sleep(1)
-        _reset(service, backup.id, "error")
-        assert _wait_run(service, run_id, ENDED) in {"CANCELLED", "FAILED"}
-    finally:
-        service.fault_file.unlink()
+    vol = volume_with_data(admin, 4 * MIB, seed=12)
+    service.fault_file.write_text(json.dumps({"put": {"delay_ms": 3000}}))  # slow from the start
+    backup = admin.backups.create(vol.id, name="reset-me")
+    _reset_mid_run(service, backup.id, {"put": {"delay_ms": 3000}})
     time.sleep(4)  # longer than one slowed put: a run still writing would commit by now
     assert admin.backups.get(backup.id).status == "error"
     assert admin.volumes.get(vol.id).status == "available"
@@ -147,28 +137,20 @@ def test_admin_reset_during_a_live_backup_stops_its_run(service: Service) -> Non
 
 def test_admin_reset_during_a_live_restore_leaves_the_target_untouched(service: Service) -> None:
     admin: Any = cinder(service.url, "admin", PROJECT)
-    vol = _new_volume(admin)
-    write_mixed(Path(vol.metadata["safehold:path"]), 4 * MIB, seed=13)
+    vol = volume_with_data(admin, 4 * MIB, seed=13)
     backup = admin.backups.create(vol.id, name="restore-me")
     assert wait_for(lambda: admin.backups.get(backup.id), {"available", "error"}).status == (
         "available"
     )
-    target = _new_volume(admin)
+    target = volume_with_data(admin, 2 * MIB, seed=14)
     target_path = Path(target.metadata["safehold:path"])
-    write_mixed(target_path, 2 * MIB, seed=14)
     before = target_path.read_bytes()
     # Every read of the store slows down (the restore's, not the reset's: a reset to
     # error reads nothing), so the reset lands while the restore is mid-way.
-    service.fault_file.write_text(json.dumps({"get": {"delay_ms": 5000}}))
-    try:
-        admin.restores.restore(backup.id, target.id)
-        run_id = _flow_run_id(service, backup.id)
-        _wait_run(service, run_id, {"RUNNING"})
-        time.sleep(1)
-        _reset(service, backup.id, "error")
-        assert _wait_run(service, run_id, ENDED) in {"CANCELLED", "FAILED"}
-    finally:
-        service.fault_file.unlink()
+    slow_reads = {"get": {"delay_ms": 5000}}
+    service.fault_file.write_text(json.dumps(slow_reads))
+    admin.restores.restore(backup.id, target.id)
+    _reset_mid_run(service, backup.id, slow_reads)
     time.sleep(6)  # longer than one slowed read: a run still going would write by now
     assert admin.backups.get(backup.id).status == "error"
     assert admin.volumes.get(target.id).status == "error_restoring"
