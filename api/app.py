@@ -17,7 +17,7 @@ from api.routes import progress as progress_routes
 from api.routes import records as record_routes
 from api.runs import Runs
 from api.tokens import configured_tokens
-from api.trees import include_cinder
+from api.trees import PROJECT_PARAM, include_cinder
 from storage import catalog
 from storage.settings import Settings
 
@@ -67,6 +67,6 @@ def create_app(settings: Settings, launcher: Launcher | None = None) -> FastAPI:
         volumes.router,
         snapshots.router,
     )
-    app.include_router(catalog_routes.router)
-    app.include_router(progress_routes.router)
+    app.include_router(catalog_routes.router, dependencies=PROJECT_PARAM)
+    app.include_router(progress_routes.router, dependencies=PROJECT_PARAM)
     return app

@@ -1,9 +1,11 @@
 """Who is calling, from `X-Auth-Token`, in one of two modes (settings.auth_mode).
 
 noauth, as Cinder's: the token is `user[:project]`; openstacksdk's `auth_type="none"`
-sends `notused` with no project, which takes its project from the URL; admins are the
-users named in settings. tokens: only the tokens of the tokens file (api/tokens.py), each
-with its own project and roles. A token is never logged or echoed.
+sends `notused` with no project, which takes its project from the URL (on a project-less
+URL it defaults to the user, as in Cinder); admins are the users named in settings.
+tokens: only the tokens of the tokens file (api/tokens.py), each with its own project
+and roles. A token is never logged or echoed. A v3 URL may omit the project (Cinder
+3.67, `/v3/backups`): the caller's project is then the token's.
 """
 
 from __future__ import annotations
@@ -41,13 +43,19 @@ def parse_token(token: str, path_project: str | None) -> tuple[str, str] | None:
     return user, project or user
 
 
+def url_project(request: Request) -> str | None:
+    """The URL's `{project_id}`; None on a project-less URL (Cinder 3.67: `/v3/backups`)."""
+    project: str | None = request.path_params.get("project_id")
+    return project
+
+
 def get_context(
     request: Request,
-    project_id: str,
     x_auth_token: Annotated[str | None, Header()] = None,
 ) -> Context:
-    """The caller of a project route: 401 without a valid token, 400 for another
-    project's URL."""
+    """The caller: 401 without a valid token, 400 for another project's URL; a
+    project-less URL takes the token's project."""
+    project_id = url_project(request)
     tokens: TokenTable | None = request.app.state.tokens
     if tokens is None:
         context = _noauth_context(request.app.state.settings, x_auth_token, project_id)
@@ -56,7 +64,7 @@ def get_context(
     if context is None:
         logger.info("unauthenticated request to %s refused", request.url.path)
         raise Fault(401, UNAUTHORIZED)
-    if context.project_id != project_id:
+    if project_id is not None and context.project_id != project_id:
         # Cinder answers a URL/context project mismatch with 400, not 403.
         raise Fault(
             400,
@@ -66,7 +74,9 @@ def get_context(
     return context
 
 
-def _noauth_context(settings: Settings, token: str | None, project_id: str) -> Context | None:
+def _noauth_context(
+    settings: Settings, token: str | None, project_id: str | None
+) -> Context | None:
     parsed = parse_token(token or "", project_id)
     if parsed is None:
         return None

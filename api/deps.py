@@ -8,7 +8,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from api.auth import Context, get_context
+from api.auth import Context, get_context, url_project
 from api.microversion import MIN_VERSION, APIVersion
 from api.runs import Runs
 from api.trees import tree_of
@@ -47,7 +47,8 @@ ContextDep = Annotated[Context, Depends(get_context)]
 def get_view(request: Request, context: ContextDep, version: VersionDep) -> ViewContext:
     """What the views need to know about this request."""
     base_url = str(request.base_url).rstrip("/")
-    return ViewContext(base_url, context.project_id, version, context.is_admin, tree_of(request))
+    project = context.project_id if url_project(request) is not None else None
+    return ViewContext(base_url, project, version, context.is_admin, tree_of(request))
 
 
 ViewDep = Annotated[ViewContext, Depends(get_view)]

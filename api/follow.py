@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Final
 
 from sqlmodel import Session
 
@@ -31,6 +32,8 @@ from storage.catalog.lifecycle import (
 )
 
 logger = logging.getLogger(__name__)
+
+ENDED: Final = ENDED_BADLY | {"COMPLETED"}
 
 
 def settle_backups(*, session: Session, runs: Runs, backups: Sequence[Backup]) -> None:
@@ -81,6 +84,18 @@ def settled_snapshot(
     snapshot = get_snapshot(session=session, snapshot_id=snapshot_id, project_id=project_id)
     settle_snapshots(session=session, runs=runs, snapshots=[snapshot])
     return snapshot
+
+
+def run_is_live(*, runs: Runs, run_id: str | None) -> bool:
+    """Whether the run may still be working: True unless it is known to have ended (no
+    id yet, or a state the orchestrator could not tell, counts as live)."""
+    if run_id is None:
+        return True  # the API records the id just after submitting: a run may exist
+    states = runs.states({run_id})
+    if run_id not in states:
+        return True
+    state = states[run_id]
+    return state is not None and state.type not in ENDED
 
 
 def _driving_run(session: Session, volume: Volume) -> str | None:

@@ -33,9 +33,10 @@ class APIVersion(NamedTuple):
         return f"{self.major}.{self.minor}"
 
 
-# openstacksdk sends min(server max, 3.64) for backup actions, so 3.64 is the floor.
+# Cinder 2024.1's maximum, which python-cinderclient 9.x and openstacksdk know; the SDK
+# sends min(server max, resource max): 3.64 for backups, 3.65 snapshots, 3.71 volumes.
 MIN_VERSION: Final = APIVersion(3, 0)
-MAX_VERSION: Final = APIVersion(3, 64)
+MAX_VERSION: Final = APIVersion(3, 71)
 
 
 class VersionError(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import StringConstraints
+from pydantic import AfterValidator, StrictStr, StringConstraints
 
 from api.schemas import Metadata, Strict, Text255, UUIDStr
 
@@ -65,6 +65,26 @@ class SnapshotResetStatus(Strict):
     """The value of a snapshot's `os-reset_status` action."""
 
     status: Text255
+
+
+def _progress(value: str | None) -> str | None:
+    # Cinder's "progress" format: an integer percentage 0..100 with "%"; empty is absent.
+    if not value:
+        return None
+    try:
+        number = int(value[:-1])
+    except ValueError:
+        raise ValueError("progress must be an integer percentage") from None
+    if not 0 <= number <= 100 or not value.endswith("%"):
+        raise ValueError("progress must be an integer percentage between 0 and 100")
+    return f"{number}%"
+
+
+class SnapshotStatusUpdate(Strict):
+    """The value of `os-update_snapshot_status` (Cinder's snapshot_actions schema)."""
+
+    status: StrictStr
+    progress: Annotated[StrictStr | None, AfterValidator(_progress)] = None
 
 
 class AttachSpec(Strict):

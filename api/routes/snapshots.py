@@ -7,48 +7,53 @@ A snapshot is a point-in-time copy of a volume's file, made by the create-snapsh
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Body, Request, Response
 from sqlmodel import Session
 
 from api.actions import no_such_action, one_action
-from api.auth import Context, list_project, require_admin, visible_project
+from api.auth import Context, require_admin, visible_project
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
 from api.faults import Fault
-from api.follow import settle_snapshots, settled_snapshot
-from api.listing import Page, fetch_page, parse_list_query
+from api.follow import run_is_live, settle_snapshots, settled_snapshot
 from api.microversion import APIVersion
 from api.runs import Runs, launch
 from api.schemas import parse_value
+from api.snapshot_listing import snapshot_page
 from api.snapshot_schemas import (
     MetaBody,
     MetadataBody,
     SnapshotCreateBody,
     SnapshotResetStatus,
+    SnapshotStatusUpdate,
     SnapshotUpdateBody,
 )
-from api.views.common import ViewContext
 from api.views.snapshots import snapshot_detail, snapshot_summary
 from storage import catalog
 from storage.catalog import Snapshot
-from storage.catalog.snapshots import FILTER_KEYS
+from storage.catalog.lifecycle import SNAPSHOT_TRANSITIONAL
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/{project_id}/snapshots", tags=["snapshots"])
 
+SNAPSHOT_IN_USE: Final = APIVersion(3, 66)
+# Cinder's words (cinder/api/v3/snapshots.py), typo included.
+SNAPSHOT_IN_USE_FLAG_MSG: Final = (
+    f"Since microversion {SNAPSHOT_IN_USE} the 'force' flag is invalid for this request.  "
+    "For backward compatability, however, when the 'force' flag is passed with a value "
+    "evaluating to True, it is silently ignored."
+)
+
 
 def _force(force: bool | None, version: APIVersion) -> bool:
-    """Cinder's force flag: needed for in-use volumes below 3.66, then implied."""
-    if version < (3, 66):
+    """Cinder's force flag: needed for in-use volumes below 3.66, then implied; from
+    3.66 force=false is a 400 and force=true is ignored."""
+    if version < SNAPSHOT_IN_USE:
         return bool(force)
     if force is False:
-        raise Fault(
-            400,
-            "Invalid value 'False' for force: from microversion 3.66 a snapshot of an "
-            "in-use volume needs no force flag, and force=false is not allowed.",
-        )
+        raise Fault(400, SNAPSHOT_IN_USE_FLAG_MSG)
     return True
 
 
@@ -81,25 +86,12 @@ def create_snapshot(
     return {"snapshot": snapshot_detail(snapshot, view, extended=False)}
 
 
-def _page(
-    request: Request, context: Context, view: ViewContext, session: Session
-) -> Page[Snapshot]:
-    query = parse_list_query(
-        request.query_params,
-        version=view.version,
-        filter_keys=FILTER_KEYS,
-        is_admin=context.is_admin,
-    )
-    project = list_project(context, query.all_tenants)
-    return fetch_page(catalog.list_snapshots, session=session, project_id=project, query=query)
-
-
 @router.get("")
 def list_snapshots(
     request: Request, context: ContextDep, view: ViewDep, session: SessionDep
 ) -> dict[str, Any]:
     """`{"snapshots": [summary]}` (+ snapshots_links when the page is full, + count)."""
-    page = _page(request, context, view, session)
+    page = snapshot_page(request, context, view.version, session)
     items = [snapshot_summary(s) for s in page.rows]
     return page.body(request.url, "snapshots", items, view.version)
 
@@ -109,7 +101,7 @@ def list_snapshots_detail(
     request: Request, context: ContextDep, view: ViewDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"snapshots": [detail]}`; statuses follow their flow runs."""
-    page = _page(request, context, view, session)
+    page = snapshot_page(request, context, view.version, session)
     settle_snapshots(session=session, runs=runs, snapshots=page.rows)
     items = [snapshot_detail(s, view, extended=True) for s in page.rows]
     return page.body(request.url, "snapshots", items, view.version)
@@ -195,9 +187,12 @@ def snapshot_action(
     session: SessionDep,
     runs: RunsDep,
 ) -> Response:
-    """Admin actions `os-reset_status` and `os-force_delete`, 202 and empty."""
+    """Admin actions `os-reset_status` and `os-force_delete`, and the owner's
+    `os-update_snapshot_status`; 202 and empty."""
     action, value = one_action(body)
-    if action == "os-reset_status":
+    if action == "os-update_snapshot_status":
+        _update_status(session, runs, context, snapshot_id, value)
+    elif action == "os-reset_status":
         require_admin(context, "volume_extension:snapshot_admin_actions:reset_status")
         spec = parse_value(SnapshotResetStatus, value, action)
         catalog.reset_snapshot_status(session=session, snapshot_id=snapshot_id, status=spec.status)
@@ -210,6 +205,36 @@ def snapshot_action(
     else:
         raise no_such_action(action)
     return Response(status_code=202)
+
+
+def _update_status(
+    session: Session, runs: Runs, context: Context, snapshot_id: str, value: Any
+) -> None:
+    """Cinder's table (creating -> creating/available/error, deleting ->
+    deleting/error_deleting), owner or admin; a live run of its own keeps the status."""
+    spec = parse_value(SnapshotStatusUpdate, value, "os-update_snapshot_status")
+    project = visible_project(context)
+    snapshot = settled_snapshot(
+        session=session, runs=runs, snapshot_id=snapshot_id, project_id=project
+    )
+    live = snapshot.status in SNAPSHOT_TRANSITIONAL and run_is_live(
+        runs=runs, run_id=snapshot.flow_run_id
+    )
+    updated = catalog.update_snapshot_status(
+        session=session,
+        snapshot_id=snapshot_id,
+        project_id=project,
+        status=spec.status,
+        progress=spec.progress,
+        run_live=live,
+    )
+    logger.info(
+        "snapshot %s: %s (%s) reported by %s",
+        updated.id,
+        updated.status,
+        updated.progress,
+        context.user_id,
+    )
 
 
 # -- metadata ---------------------------------------------------------------------------

@@ -13,14 +13,17 @@ class ViewContext:
     """The request facts a view depends on."""
 
     base_url: str  # scheme://host[:port][root_path], no trailing slash
-    project_id: str  # the URL's project: Cinder builds links from the caller's project
+    # The URL's project (Cinder builds links from the caller's); None for a project-less
+    # URL (3.67), whose links carry no project either.
+    project_id: str | None
     version: APIVersion
     is_admin: bool
     tree: str = "v3"  # the URL tree the request came in on: "v3" or "v2"
 
     def links(self, collection: str, resource_id: str) -> list[dict[str, str]]:
         """Cinder's self (versioned) and bookmark (unversioned) links of a resource."""
-        tail = f"{self.project_id}/{collection}/{resource_id}"
+        project = f"{self.project_id}/" if self.project_id is not None else ""
+        tail = f"{project}{collection}/{resource_id}"
         return [
             {"href": f"{self.base_url}/{self.tree}/{tail}", "rel": "self"},
             {"href": f"{self.base_url}/{tail}", "rel": "bookmark"},

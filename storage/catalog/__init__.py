@@ -69,6 +69,7 @@ from storage.catalog.snapshots import (
     set_snapshot_metadata,
     transitional_snapshots,
     update_snapshot,
+    update_snapshot_status,
 )
 from storage.catalog.temp_snapshots import (
     forget_temp_snapshot,
@@ -171,6 +172,7 @@ __all__ = [
     "update_backup",
     "update_progress",
     "update_snapshot",
+    "update_snapshot_status",
     "utcnow",
     "volume_bytes",
 ]

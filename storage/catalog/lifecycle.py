@@ -1,7 +1,9 @@
 """The one status transition table for volumes, snapshots and backups, and its checks.
 
 Routes set the transitional status (guarded here), flows set the terminal one; admin
-`os-reset_status` bypasses the table on purpose. States and edges: docs/states.md.
+`os-reset_status` bypasses the table on purpose. A few volume edges are also guarded by
+the statuses of the volume's snapshots, and callers may report a snapshot's status
+within Cinder's os-update_snapshot_status table. States and edges: docs/states.md.
 """
 
 from __future__ import annotations
@@ -46,6 +48,19 @@ SNAPSHOT_TRANSITIONS: Mapping[str, frozenset[str]] = {
     S.ERROR_DELETING: frozenset({S.DELETING}),
 }
 
+# os-update_snapshot_status (Cinder's snapshot_actions): the statuses a caller may report
+# for a snapshot in each status; a snapshot in another status cannot be updated at all.
+SNAPSHOT_STATUS_UPDATES: Mapping[str, frozenset[str]] = {
+    S.CREATING: frozenset({S.CREATING, S.AVAILABLE, S.ERROR}),
+    S.DELETING: frozenset({S.DELETING, S.ERROR_DELETING}),
+}
+
+# Volume edges that a snapshot of the volume in one of these statuses forbids: a restore
+# must not overwrite the file a create-snapshot run is still copying.
+VOLUME_EDGES_BLOCKED_BY_SNAPSHOTS: Mapping[tuple[str, str], frozenset[str]] = {
+    (V.AVAILABLE, V.RESTORING_BACKUP): frozenset({S.CREATING}),
+}
+
 # Statuses a flow run is expected to move on from; a row stuck here after its run
 # ended is repaired by reconcile (and by the API when it renders the row).
 BACKUP_TRANSITIONAL = frozenset({B.CREATING, B.RESTORING, B.DELETING})
@@ -74,6 +89,22 @@ def check_volume_transition(current: str, target: str) -> None:
 def check_snapshot_transition(current: str, target: str) -> None:
     """Raise InvalidStatus unless a snapshot may move from current to target."""
     _check(SNAPSHOT_TRANSITIONS, "snapshot", current, target)
+
+
+def check_snapshot_status_update(current: str, target: str) -> None:
+    """Raise InvalidStatus (Cinder's messages) unless os-update_snapshot_status may move a
+    snapshot from current to target."""
+    if current not in SNAPSHOT_STATUS_UPDATES:
+        raise InvalidStatus(f"Snapshot status {current} not allowed for update_snapshot_status")
+    if target not in SNAPSHOT_STATUS_UPDATES[current]:
+        raise InvalidStatus(
+            f"Provided snapshot status {target} not allowed for snapshot with status {current}."
+        )
+
+
+def snapshots_blocking(current: str, target: str) -> frozenset[str]:
+    """The statuses of a volume's snapshots that forbid its move from current to target."""
+    return VOLUME_EDGES_BLOCKED_BY_SNAPSHOTS.get((current, target), frozenset())
 
 
 def snapshot_failure_status(status: str, previous: str | None = None) -> str:

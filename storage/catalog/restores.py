@@ -11,15 +11,15 @@ import uuid
 from collections.abc import Collection
 from pathlib import Path
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
+from storage.catalog import lifecycle
 from storage.catalog.backups import get_backup
 from storage.catalog.cas import compare_and_set, require
 from storage.catalog.models import (
     Backup,
     BackupStatus,
     Snapshot,
-    SnapshotStatus,
     Volume,
     VolumeStatus,
 )
@@ -43,7 +43,8 @@ def begin_restore(
     """Guard backup and target, move them to restoring / restoring-backup (or creating).
 
     Without ``volume_id`` a new volume row (creating) is the target. RecordNotFound for a
-    missing or foreign backup or volume; InvalidStatus unless both are available;
+    missing or foreign backup or volume; InvalidStatus unless both are available, or while
+    a snapshot of the target is being created (lifecycle.snapshots_blocking);
     InvalidRequest for a target smaller than the backup.
     """
     backup = get_backup(session=session, backup_id=backup_id, project_id=project_id)
@@ -135,10 +136,12 @@ def _claim_restore_volume(
 
 
 def _snapshots_being_created(session: Session, volume_id: str) -> int:
+    # The snapshot statuses the transition table says block this edge (creating).
+    blocking = lifecycle.snapshots_blocking(V.AVAILABLE, V.RESTORING_BACKUP)
     stmt = (
         select(func.count())
         .select_from(Snapshot)
-        .where(Snapshot.volume_id == volume_id, Snapshot.status == SnapshotStatus.CREATING)
+        .where(Snapshot.volume_id == volume_id, col(Snapshot.status).in_(sorted(blocking)))
     )
     return int(session.exec(stmt).one())
 

@@ -34,7 +34,8 @@ SORT_KEYS: Final = {
     "updated_at": "updated_at",
     "volume_id": "volume_id",
 }
-FILTER_KEYS: Final = frozenset({"name", "status", "volume_id"})
+# Exact-match columns; list_snapshots also takes `metadata` and `consumes_quota`.
+FILTER_KEYS: Final = frozenset({"name", "status", "volume_id", "availability_zone"})
 DELETABLE: Final = frozenset({S.AVAILABLE, S.ERROR, S.ERROR_DELETING})
 # A forced delete may also take rows no run holds any more (their runs ended or died).
 FORCE_DELETABLE: Final = DELETABLE | {S.DELETING, S.UNMANAGING, S.RESTORING, S.UPDATING}
@@ -62,9 +63,9 @@ def begin_snapshot(
     RecordNotFound for another project's volume, InvalidStatus for a busy one.
     """
     volume = get_volume(session=session, volume_id=volume_id, project_id=project_id)
-    allowed = {V.AVAILABLE, V.IN_USE} if force else {V.AVAILABLE}
+    allowed = (V.AVAILABLE, V.IN_USE) if force else (V.AVAILABLE,)
     message = (
-        f"Invalid volume: Volume {volume_id} status must be available, "
+        f"Invalid volume: Volume {volume_id} status must be {', '.join(allowed)}, "
         f"but current status is: {volume.status}."
     )
     if volume.status not in allowed:
@@ -103,19 +104,23 @@ def list_snapshots(
     session: Session,
     project_id: str | None,
     filters: Mapping[str, str] | None = None,
+    metadata: Mapping[str, str] | None = None,
+    consumes_quota: bool | None = None,
     sort: Sequence[tuple[str, str]] = (("created_at", "desc"),),
     limit: int | None = None,
     marker: str | None = None,
     offset: int = 0,
 ) -> tuple[list[Snapshot], int]:
-    """One page of snapshots and the total matching count; InvalidRequest on bad keys."""
+    """One page of snapshots and the total matching count; InvalidRequest on bad keys.
+
+    `filters` match columns exactly (`availability_zone` is the volume's); every
+    `metadata` item must be in the snapshot's metadata; None filters nothing.
+    """
     stmt = select(Snapshot)
     if project_id is not None:
         stmt = stmt.where(Snapshot.project_id == project_id)
-    for key, value in (filters or {}).items():
-        if key not in FILTER_KEYS:
-            raise InvalidRequest(f"Invalid filter keys: {key}")
-        stmt = stmt.where(getattr(Snapshot, key) == value)
+    for clause in _filter_clauses(filters or {}, metadata or {}, consumes_quota):
+        stmt = stmt.where(clause)
     return page(
         session,
         stmt,
@@ -126,6 +131,26 @@ def list_snapshots(
         marker=marker,
         offset=offset,
     )
+
+
+def _filter_clauses(
+    filters: Mapping[str, str], metadata: Mapping[str, str], consumes_quota: bool | None
+) -> list[Any]:
+    clauses: list[Any] = []
+    for key, value in filters.items():
+        if key not in FILTER_KEYS:
+            raise InvalidRequest(f"Invalid filter keys: {key}")
+        if key == "availability_zone":
+            zone = select(Volume.id).where(Volume.availability_zone == value)
+            clauses.append(col(Snapshot.volume_id).in_(zone))
+        else:
+            clauses.append(getattr(Snapshot, key) == value)
+    # JSON key lookup: json_extract on SQLite, ->> on PostgreSQL.
+    meta: Any = col(Snapshot.meta)
+    clauses.extend(meta[key].as_string() == value for key, value in metadata.items())
+    if consumes_quota is not None:
+        clauses.append(col(Snapshot.consumes_quota).is_(consumes_quota))
+    return clauses
 
 
 def update_snapshot(
@@ -176,6 +201,49 @@ def reset_snapshot_status(*, session: Session, snapshot_id: str, status: str) ->
     snapshot = get_snapshot(session=session, snapshot_id=snapshot_id)
     snapshot.status = status
     return save_edit(session, snapshot)
+
+
+def update_snapshot_status(
+    *,
+    session: Session,
+    snapshot_id: str,
+    project_id: str | None,
+    status: str,
+    progress: str | None = None,
+    run_live: bool = False,
+) -> Snapshot:
+    """os-update_snapshot_status: a status within Cinder's table
+    (lifecycle.SNAPSHOT_STATUS_UPDATES) and, when given, the progress.
+
+    With ``run_live`` (the snapshot's own create or delete run still works on it) only
+    the progress may change: that run decides the end status. InvalidStatus otherwise,
+    or when the status changed meanwhile; RecordNotFound for another project's snapshot.
+    """
+    snapshot = get_snapshot(session=session, snapshot_id=snapshot_id, project_id=project_id)
+    current = snapshot.status
+    lifecycle.check_snapshot_status_update(current, status)
+    if run_live and status != current:
+        raise InvalidStatus(
+            f"Provided snapshot status {status} not allowed for snapshot with status "
+            f"{current}: its own flow run is still working on it, and only the progress "
+            "may be updated until that run ends."
+        )
+    values: dict[str, Any] = {} if progress is None else {"progress": progress}
+    if status != current:
+        failed = status in (S.ERROR, S.ERROR_DELETING)
+        values["fail_reason"] = (
+            f"{status} reported by os-update_snapshot_status" if failed else None
+        )
+    # The same attempt the caller judged: a new operation begun meanwhile has a new token.
+    token: Any = col(Snapshot.op_token)
+    same = token.is_(None) if snapshot.op_token is None else token == snapshot.op_token
+    changed = compare_and_set(
+        session, Snapshot, snapshot_id, to=status, expected={current}, where=[same], **values
+    )
+    require(changed, f"Snapshot {snapshot_id} changed meanwhile; try again.")
+    session.commit()
+    session.refresh(snapshot)
+    return snapshot
 
 
 def begin_snapshot_delete(

@@ -135,6 +135,7 @@ def test_version_documents_match_the_samples(
     theirs = _sample(sample)
     assert_same_shape(response.json(), theirs)
     ours, upstream = response.json()["versions"][0], theirs["versions"][0]
-    for key in ("id", "media-types", "min_version", "status"):
+    # The samples come from a Cinder whose maximum is 3.71, as ours now is.
+    for key in ("id", "media-types", "min_version", "status", "version"):
         assert ours[key] == upstream[key]
     assert ours["links"][0] == upstream["links"][0]

@@ -42,7 +42,7 @@ def test_negotiate(values: list[str], expected: APIVersion) -> None:
 @pytest.mark.parametrize(
     ("value", "status"),
     [
-        ("volume 3.65", 406),
+        ("volume 3.72", 406),
         ("volume 2.0", 406),
         ("volume 4.0", 406),
         ("volume 3", 400),
@@ -61,7 +61,7 @@ def test_requested_version_ignores_other_services() -> None:
     assert requested_version(["shared-file-system 2.80"]) is None
 
 
-@pytest.mark.parametrize("mv", ["3.0", "3.43", "3.64"])
+@pytest.mark.parametrize("mv", ["3.0", "3.43", "3.64", "3.65", "3.67", "3.71"])
 def test_success_echoes_the_requested_version(client: TestClient, mv: str) -> None:
     response = client.get(f"/v3/{PROJECT}/backups", headers=headers(mv=mv))
     assert response.status_code == 200
@@ -86,7 +86,7 @@ def test_out_of_range_is_406_with_echo(client: TestClient) -> None:
         "computeFault": {
             "code": 406,
             "message": "Version 3.99 is not supported by the API. "
-            "Minimum is 3.0 and maximum is 3.64.",
+            "Minimum is 3.0 and maximum is 3.71.",
         }
     }
     assert response.headers["OpenStack-API-Version"] == "volume 3.99"

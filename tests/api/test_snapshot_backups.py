@@ -73,3 +73,36 @@ def test_bad_backup_of_a_snapshot_changes_nothing(
     expected = {"other-volume": 400, "not-available": 400, "missing": 404, "other-project": 404}
     assert response.status_code == expected[case], response.text
     assert every_row(app.state.engine) == before
+
+
+# -- restores onto a volume a snapshot is being made of ----------------------------------
+
+
+def test_restore_onto_a_volume_being_snapshotted_is_400(
+    client: TestClient, app: FastAPI, session: Session, settings: Settings
+) -> None:
+    target = make_volume(session, settings.volumes_dir)
+    source = make_volume(session, settings.volumes_dir)
+    backup = catalog.begin_backup(
+        session=session, project_id=PROJECT, user_id="alice", volume_id=source.id
+    )
+    catalog.finish_backup(session=session, backup_id=backup.id, object_count=1, stored_bytes=1)
+    created = client.post(SNAPSHOTS, json={"snapshot": {"volume_id": target.id}}, headers=headers())
+    snapshot_id = created.json()["snapshot"]["id"]
+    before = every_row(app.state.engine)
+    restore = {"restore": {"volume_id": target.id}}
+    response = client.post(f"{BACKUPS}/{backup.id}/restore", json=restore, headers=headers())
+    assert response.status_code == 400
+    assert response.json()["badRequest"]["message"] == (
+        f"Invalid volume: a snapshot of volume {target.id} is being created; "
+        "restore to it when the snapshot is available."
+    )
+    assert every_row(app.state.engine) == before
+    # Once the copy is made, the restore goes ahead; and a snapshot of the target being
+    # restored is refused in turn.
+    assert catalog.finish_snapshot(session=session, snapshot_id=snapshot_id)
+    response = client.post(f"{BACKUPS}/{backup.id}/restore", json=restore, headers=headers())
+    assert response.status_code == 202, response.text
+    again = client.post(SNAPSHOTS, json={"snapshot": {"volume_id": target.id}}, headers=headers())
+    assert again.status_code == 400
+    assert "status must be available" in again.json()["badRequest"]["message"]

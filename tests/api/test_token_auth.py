@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from api import create_app
 from api.launcher import RecordingLauncher
 from api.tokens import TokenFileError, load_tokens, token_digest
+from storage import catalog
 from storage.catalog import Volume
 from storage.settings import Settings
 from tests.live import serve
@@ -243,5 +244,30 @@ def test_cinderclient_with_a_static_token(app: FastAPI, settings: Settings) -> N
         backup = member.backups.create(volume.id, name="nightly")
         assert [b.id for b in member.backups.list()] == [backup.id]
         assert member.backups.get(backup.id).name == "nightly"
+        with pytest.raises(cinder_exceptions.Unauthorized):
+            cinder(f"alice:{PROJECT}").backups.list()
+
+
+def test_cinderclient_on_project_less_urls_acts_in_the_tokens_project(
+    app: FastAPI, settings: Settings
+) -> None:
+    # Cinder 3.67: the endpoint has no project; the static token's project is used.
+    with serve(app) as url:
+        with Session(app.state.engine) as db:
+            volume = make_volume(db, settings.volumes_dir)
+
+        def cinder(token: str) -> Any:
+            auth = token_endpoint.Token(endpoint=f"{url}/v3", token=token)
+            return cinder_client.Client("3.71", session=ks_session.Session(auth=auth))
+
+        member = cinder(MEMBER_TOKEN)
+        snapshot = member.volume_snapshots.create(volume.id, name="snap")
+        with Session(app.state.engine) as db:  # what the create-snapshot flow does last
+            assert catalog.finish_snapshot(session=db, snapshot_id=snapshot.id)
+        backup = member.backups.create(volume.id, name="nightly", snapshot_id=snapshot.id)
+        assert [b.id for b in member.backups.list()] == [backup.id]
+        assert [s.id for s in member.volume_snapshots.list()] == [snapshot.id]
+        assert member.volumes.get(volume.id).status == "available"
+        assert cinder(ADMIN_TOKEN).backups.list() == []  # the admin token's own project
         with pytest.raises(cinder_exceptions.Unauthorized):
             cinder(f"alice:{PROJECT}").backups.list()

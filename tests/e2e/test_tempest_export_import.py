@@ -30,7 +30,7 @@ from tests.wire.tempest_clients import VolumeClients, microversion, volume_clien
 
 pytestmark = pytest.mark.e2e
 PROJECT = "7e3b0c1d2e3f4a5b6c7d8e9f0a1b2c3e"
-CASES = [("v3", None), ("v3", "3.9"), ("v3", "3.64"), ("v2", None)]
+CASES = [("v3", None), ("v3", "3.9"), ("v3", "3.64"), ("v3", "3.71"), ("v2", None)]
 
 
 @pytest.fixture(params=CASES, ids=[f"{tree}-{mv or 'base'}" for tree, mv in CASES])

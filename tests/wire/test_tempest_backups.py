@@ -22,7 +22,14 @@ from storage.objects import open_store_from_settings
 from tests.storage.catalog import stored
 from tests.wire.tempest_clients import ADMIN, PROJECT, VolumeClients, microversion, volume_clients
 
-CASES = [("v3", None), ("v3", "3.9"), ("v3", "3.43"), ("v3", "3.64"), ("v2", None)]
+CASES = [
+    ("v3", None),
+    ("v3", "3.9"),
+    ("v3", "3.43"),
+    ("v3", "3.64"),
+    ("v3", "3.71"),
+    ("v2", None),
+]
 
 
 @pytest.fixture(params=CASES, ids=[f"{tree}-{mv or 'base'}" for tree, mv in CASES])

@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import Session
 from tempest.lib import exceptions as lib_exc
 
+from api.launcher import RecordingLauncher
 from storage import catalog
 from tests.wire.tempest_clients import ADMIN, PROJECT, volume_clients
 
@@ -62,3 +63,26 @@ def test_snapshot_force_delete(base_url: str, session: Session) -> None:
     admin.reset_snapshot_status(snapshot_id, "error_deleting")
     admin.force_delete_snapshot(snapshot_id)
     assert clients.snapshots.show_snapshot(snapshot_id)["snapshot"]["status"] == "deleting"
+
+
+@pytest.mark.parametrize("tree", ["v3", "v2"])
+def test_update_snapshot_status_as_tempest_does(
+    base_url: str, session: Session, launcher: RecordingLauncher, tree: str
+) -> None:
+    # tempest's test_update_snapshot_status: reset to creating (admin), then the owner
+    # reports error and a progress; the create run has long completed.
+    clients = volume_clients(base_url, tree=tree)
+    admin = volume_clients(base_url, tree=tree, user=ADMIN).snapshots
+    volume = clients.volumes.create_volume(size=1)["volume"]
+    assert catalog.finish_volume_setup(session=session, volume_id=volume["id"], size_bytes=1)
+    snapshot_id = clients.snapshots.create_snapshot(volume_id=volume["id"])["snapshot"]["id"]
+    assert catalog.finish_snapshot(session=session, snapshot_id=snapshot_id)
+    run_id = catalog.get_snapshot(session=session, snapshot_id=snapshot_id).flow_run_id
+    launcher.set_state(run_id or "", "COMPLETED")
+
+    admin.reset_snapshot_status(snapshot_id, "creating")
+    clients.snapshots.update_snapshot_status(snapshot_id, status="error", progress="80%")
+    shown = admin.show_snapshot(snapshot_id)["snapshot"]
+    assert (shown["status"], shown["os-extended-snapshot-attributes:progress"]) == ("error", "80%")
+    with pytest.raises(lib_exc.BadRequest):  # error is outside Cinder's table
+        clients.snapshots.update_snapshot_status(snapshot_id, status="available")
