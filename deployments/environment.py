@@ -6,6 +6,7 @@ import os
 import re
 from typing import Final
 
+from deployments.instance import tree_env
 from storage.settings import Settings
 
 # What the Prefect server process never needs: Safehold's own settings (catalog URL with
@@ -43,6 +44,7 @@ def service_env(settings: Settings) -> dict[str, str]:
             # Served runs are picked up within about a second of submission.
             "PREFECT_RUNNER_POLL_FREQUENCY": env.get("PREFECT_RUNNER_POLL_FREQUENCY", "1"),
             "PREFECT_UI_ENABLED": "true",
+            **tree_env(data),
         }
     )
     if settings.tokens_file is not None:

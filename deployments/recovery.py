@@ -1,17 +1,21 @@
 """After a crash of the whole tree: runs whose process is gone end Crashed.
 
-A SIGKILL of every process (a power cut) leaves the runs it was executing `Running` in
-Prefect forever: no process is left to report, and the served runner has no heartbeat
-watchdog. At start-up, once no process of the earlier tree is left (deployments.instance),
-any run of Safehold's deployments that is still Pending, Running or Cancelling on the
-embedded server can only be such an orphan: it is set Crashed, and the start-up
-reconcile then settles its rows as for any crashed run (docs/states.md).
+A SIGKILL of every process (a power cut, or `kill -9` of the supervisor, whose children
+follow it: deployments.instance) leaves the runs it was executing `Running` in Prefect
+forever: no process is left to report, and served runs carry no `infrastructure_pid`
+(Prefect 3.8's runner never sets one) that could be checked. The embedded Prefect server
+belongs to one data dir, and one supervisor holds that data dir at a time; so at start-up,
+once no process of the earlier tree is left (``stop_leftovers``) and before the runner
+starts, any run of Safehold's deployments still Pending, Running or Cancelling on it can
+only be such an orphan. It is set Crashed; the start-up reconcile (and the API, when it
+shows the row) then settles its rows as for any crashed run (docs/states.md).
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Final
+from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
@@ -22,6 +26,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import StateType
+from prefect.exceptions import ObjectNotFound
 from prefect.states import Crashed
 
 from flows.registry import DEPLOYMENT, FLOWS
@@ -29,8 +34,8 @@ from flows.registry import DEPLOYMENT, FLOWS
 log = logging.getLogger("safehold")
 
 ORPHANED: Final = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
-_PAGE: Final = 100
 MESSAGE: Final = "the process running it is gone: safehold run restarted after a crash"
+_PAGE: Final = 100
 
 
 async def crash_orphaned_runs(api_url: str) -> list[str]:
@@ -39,29 +44,34 @@ async def crash_orphaned_runs(api_url: str) -> list[str]:
     Call only when no process that could be executing them is alive.
     """
     async with PrefectClient(api_url) as client:
-        ids = []
-        for served in FLOWS:
-            try:
-                deployment = await client.read_deployment_by_name(f"{served.name}/{DEPLOYMENT}")
-            except Exception:  # never served yet (a fresh Prefect database): nothing to do
-                continue
-            ids.append(deployment.id)
-        if not ids:
+        deployments = await _our_deployments(client)
+        if not deployments:
             return []
         crashed: list[str] = []
-        while True:  # each pass finds the runs not crashed yet, a page at a time
+        while True:  # each pass reads the runs not crashed yet, a page at a time
             runs = await client.read_flow_runs(
-                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)),
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=deployments)),
                 flow_run_filter=FlowRunFilter(
                     state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ORPHANED))
                 ),
                 limit=_PAGE,
             )
-            for run in runs:
+            fresh = [run for run in runs if str(run.id) not in crashed]
+            for run in fresh:
                 await client.set_flow_run_state(run.id, Crashed(message=MESSAGE), force=True)
-                log.warning(
-                    "flow run %s (%s): crashed with the earlier process tree", run.id, run.name
-                )
+                log.warning("flow run %s (%s) crashed with the earlier tree", run.id, run.name)
                 crashed.append(str(run.id))
-            if len(runs) < _PAGE:
+            if len(runs) < _PAGE or not fresh:
                 return crashed
+
+
+async def _our_deployments(client: PrefectClient) -> list[UUID]:
+    """Ids of the deployments Safehold serves that exist (none on a fresh server)."""
+    ids = []
+    for served in FLOWS:
+        try:
+            deployment = await client.read_deployment_by_name(f"{served.name}/{DEPLOYMENT}")
+        except ObjectNotFound:
+            continue
+        ids.append(deployment.id)
+    return ids

@@ -18,8 +18,14 @@ from prefect.client.orchestration import PrefectClient
 from prefect.deployments.flow_runs import arun_deployment
 
 from deployments.environment import prefect_api_url, prefect_server_env, service_env
-from deployments.instance import DataDirBusy, claim_data_dir, die_with_parent, stop_leftovers
+from deployments.instance import (
+    DataDirBusy,
+    claim_data_dir,
+    dies_with_this_process,
+    stop_leftovers,
+)
 from deployments.recovery import crash_orphaned_runs
+from deployments.runner import PARENT_DIED
 from flows.limits import DATA_LIMIT
 from flows.registry import DEPLOYMENT, FLOWS
 from storage.settings import Settings
@@ -38,9 +44,16 @@ class Supervisor:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stopping = False
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-        """Start one child (with ``env``, default the service environment); its output goes
-        to the data dir's logs/<name>.log."""
+    def spawn(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        parent_died: int = signal.SIGKILL,
+    ) -> None:
+        """Start one child (with ``env``, default the service environment) that the kernel
+        sends ``parent_died`` when this process dies; its output goes to the data dir's
+        logs/<name>.log."""
         logs = self.settings.data_path / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         out = open(logs / f"{name}.log", "ab")  # noqa: SIM115  (kept open for the child)
@@ -52,7 +65,7 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             # A supervisor killed with SIGKILL cannot stop its children: the kernel does.
-            preexec_fn=die_with_parent,
+            preexec_fn=dies_with_this_process(parent_died),
         )
         self.children.append((name, proc))
         log.info("started %s (pid %s)", name, proc.pid)
@@ -73,6 +86,10 @@ class Supervisor:
                     proc.wait(timeout=grace)
                 except subprocess.TimeoutExpired:
                     continue
+        # Whatever a child started and left behind (a flow run of a runner that died).
+        left = stop_leftovers(self.settings.data_path)
+        if left:
+            log.warning("stopped %d processes the children left behind: %s", len(left), left)
 
     def watch(self) -> int:
         """Block until a child exits or a signal arrives; returns the exit code."""
@@ -134,12 +151,23 @@ def run(settings: Settings) -> int:
     """
     external_server = bool(os.environ.get("PREFECT_API_URL"))
     try:
-        lock = claim_data_dir(settings.data_path)
+        lock = claim_data_dir(
+            settings.data_path,
+            api=f"{settings.host}:{settings.api_port}",
+            prefect=prefect_api_url(settings),
+        )
     except DataDirBusy as exc:
         log.error("refusing to start: %s", exc)
         return 2
     with lock:
-        stop_leftovers(settings.data_path)
+        left = stop_leftovers(settings.data_path)
+        if left:
+            log.warning(
+                "stopped %d processes an earlier safehold run left on data dir %s: %s",
+                len(left),
+                settings.data_path,
+                left,
+            )
         taken = taken_ports(settings, external_server=external_server)
         if taken:
             log.error("refusing to start: %s", taken)
@@ -189,7 +217,8 @@ def _run(settings: Settings, external_server: bool) -> int:
             # No process of an earlier tree is left: its unfinished runs can only be dead.
             asyncio.run(crash_orphaned_runs(prefect_api_url(settings)))
         asyncio.run(_ensure_limits(prefect_api_url(settings), settings))
-        sup.spawn("runner", [sys.executable, "-m", "deployments.runner"])
+        # The runner takes its flow-run processes down with it on PARENT_DIED.
+        sup.spawn("runner", [sys.executable, "-m", "deployments.runner"], parent_died=PARENT_DIED)
         asyncio.run(_deployments_ready(prefect_api_url(settings)))
         asyncio.run(_submit_reconcile(prefect_api_url(settings)))
         sup.spawn("api", [sys.executable, "-m", "deployments.api_server"])

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import uvicorn
 from fastapi import FastAPI
@@ -60,6 +61,11 @@ class Service:
     fault_file: Path
     pid: int = 0  # the supervisor's
 
+    @property
+    def ports(self) -> tuple[int, int]:
+        """(API port, Prefect port): to start again on the same ones."""
+        return int(urlsplit(self.url).port or 0), int(urlsplit(self.prefect_api).port or 0)
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -84,22 +90,34 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"safehold run not up after {STARTUP}s:\n{log.read_text()[-4000:]}")
 
 
-@contextmanager
-def running(data_dir: Path, extra_env: Mapping[str, str] | None = None) -> Iterator[Service]:
-    """`python -m deployments.cli run` as `make run` starts it, with its data in
-    ``data_dir``, on free ports, plus ``extra_env`` (e.g. an S3 store or a PostgreSQL
-    catalog); SIGINT (then SIGKILL after 40 s) on exit."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    api_port, ui_port = _free_port(), _free_port()
-    fault_file = data_dir / "faults.json"
+def run_env(
+    data_dir: Path, api_port: int, ui_port: int, extra_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment `running` starts `safehold run` with (none of ours inherited)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SAFEHOLD_"))}
     env.update(
         SAFEHOLD_DATA_DIR=str(data_dir),
         SAFEHOLD_API_PORT=str(api_port),
         SAFEHOLD_UI_PORT=str(ui_port),
-        SAFEHOLD_FAULT_FILE=str(fault_file),
+        SAFEHOLD_FAULT_FILE=str(data_dir / "faults.json"),
     )
     env.update(extra_env or {})
+    return env
+
+
+@contextmanager
+def running(
+    data_dir: Path,
+    extra_env: Mapping[str, str] | None = None,
+    ports: tuple[int, int] | None = None,
+) -> Iterator[Service]:
+    """`python -m deployments.cli run` as `make run` starts it, with its data in
+    ``data_dir``, on free ports (or ``ports``: API, Prefect), plus ``extra_env`` (e.g. an
+    S3 store or a PostgreSQL catalog); SIGINT (then SIGKILL after 40 s) on exit."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    api_port, ui_port = ports or (_free_port(), _free_port())
+    fault_file = data_dir / "faults.json"
+    env = run_env(data_dir, api_port, ui_port, extra_env)
     log = data_dir / "safehold-run.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
