@@ -59,13 +59,20 @@ def create_volume_file(path: Path, size_bytes: int) -> None:
 
 
 def delete_volume_file(path: Path) -> None:
-    """Remove the volume's image file; a missing file is not an error (idempotent)."""
+    """Remove the volume's image file, and the staging file an interrupted restore may
+    have left beside it; missing files are not an error (idempotent)."""
     with translate_errors("delete_volume_file", str(path)):
+        staging_path(path).unlink(missing_ok=True)
         try:
             path.unlink()
         except FileNotFoundError:
             return
     log.info("deleted volume file %s", path)
+
+
+def staging_path(path: Path) -> Path:
+    """Where a restore into the regular file ``path`` writes before replacing it."""
+    return path.with_name(f".{path.name}.restoring")
 
 
 def device_size(path: Path) -> int:
@@ -218,7 +225,7 @@ class BlockTarget:
         with translate_errors("open_target", str(path)):
             info = os.stat(path)
             self.regular = stat.S_ISREG(info.st_mode)
-            self._staging = path.with_name(f".{path.name}.restoring") if self.regular else None
+            self._staging = staging_path(path) if self.regular else None
             if self._staging is None:
                 self._fd = os.open(path, os.O_WRONLY)
                 self.size = os.lseek(self._fd, 0, os.SEEK_END)

@@ -147,3 +147,14 @@ def test_zero_range_zeroes_and_deallocates(tmp_path: Path) -> None:
         os.close(fd)
     assert path.read_bytes() == b"\xff" * MIB + bytes(2 * MIB) + b"\xff" * MIB
     assert path.stat().st_size == 4 * MIB
+
+
+def test_deleting_a_volume_file_removes_an_interrupted_restores_staging_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "vol.img"
+    path.write_bytes(b"v")
+    block.staging_path(path).write_bytes(b"half a restore")
+    block.delete_volume_file(path)
+    assert list(tmp_path.iterdir()) == []
+    block.delete_volume_file(path)  # idempotent
