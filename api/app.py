@@ -8,16 +8,16 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import anyio
 from fastapi import FastAPI
 
+from api.cinder.routes import backup_actions, backups, snapshots, versions, volumes
+from api.cinder.routes import records as record_routes
+from api.cinder.trees import PROJECT_PARAM, include_cinder
 from api.faults import install_faults
 from api.launcher import Launcher, open_prefect_launcher
 from api.microversion import MicroversionMiddleware
-from api.routes import backup_actions, backups, snapshots, versions, volumes
-from api.routes import catalog as catalog_routes
-from api.routes import progress as progress_routes
-from api.routes import records as record_routes
+from api.native import catalog as catalog_routes
+from api.native import progress as progress_routes
 from api.runs import Runs
 from api.tokens import configured_tokens
-from api.trees import PROJECT_PARAM, include_cinder
 from storage import catalog
 from storage.settings import Settings
 

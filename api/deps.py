@@ -9,9 +9,9 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 
 from api.auth import Context, get_context, url_project
+from api.cinder.trees import tree_of
 from api.microversion import MIN_VERSION, APIVersion
 from api.runs import Runs
-from api.trees import tree_of
 from api.views.common import ViewContext
 from storage.settings import Settings
 

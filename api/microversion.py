@@ -14,8 +14,8 @@ from typing import Final, NamedTuple
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.cinder.trees import app_path
 from api.faults import fault_response
-from api.trees import app_path
 
 HEADER: Final = "OpenStack-API-Version"
 SERVICE: Final = "volume"

@@ -1,1 +1,1 @@
-"""OpenStack response bodies built from catalog rows; pure functions, no I/O."""
+"""What the dialects' views share: the request's view context, time format, failure reasons."""

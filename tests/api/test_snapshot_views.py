@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from api.cinder.views.snapshots import snapshot_detail
 from api.microversion import APIVersion
 from api.views.common import ViewContext
-from api.views.snapshots import snapshot_detail
 from storage.settings import Settings
 
 from .helpers import (

@@ -11,10 +11,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from api.cinder.routes.snapshots import _force
 from api.faults import Fault
 from api.launcher import RecordingLauncher
 from api.microversion import APIVersion
-from api.routes.snapshots import _force
 from storage import catalog
 from storage.catalog import Snapshot
 from storage.settings import Settings

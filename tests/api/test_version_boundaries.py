@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from api.cinder.routes.snapshots import SNAPSHOT_IN_USE_FLAG_MSG
 from api.microversion import MAX_VERSION
-from api.routes.snapshots import SNAPSHOT_IN_USE_FLAG_MSG
 from storage import catalog
 from storage.settings import Settings
 

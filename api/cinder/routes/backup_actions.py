@@ -16,14 +16,14 @@ from sqlmodel import Session
 
 from api.actions import no_such_action, one_action
 from api.auth import Context, require_admin, visible_project
+from api.cinder.schemas import BackupResetStatus, BackupUpdateBody, parse_value, reject_unless
+from api.cinder.views.backups import backup_summary
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, VersionDep, ViewDep
 from api.faults import Fault
 from api.follow import settled_backup
 from api.microversion import APIVersion
 from api.runs import Runs, launch
-from api.schemas import BackupResetStatus, BackupUpdateBody, parse_value, reject_unless
 from api.stored import committed
-from api.views.backups import backup_summary
 from storage import catalog
 from storage.catalog import BackupStatus
 from storage.catalog.lifecycle import BACKUP_TRANSITIONAL
@@ -31,7 +31,7 @@ from storage.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# Mounted under /v3 and /v2 by api.trees.include_cinder.
+# Mounted under /v3 and /v2 by api.cinder.trees.include_cinder.
 router = APIRouter(prefix="/{project_id}/backups", tags=["backups"])
 
 UPDATE_SINCE: Final = APIVersion(3, 9)

@@ -1,6 +1,6 @@
 """Cinder snapshots: create, list, show, update, delete, metadata, admin actions (FIELDS.md 5).
 
-Mounted under /v3 and /v2 by api.trees.include_cinder: v2 is these handlers at 3.0.
+Mounted under /v3 and /v2 by api.cinder.trees.include_cinder: v2 is these handlers at 3.0.
 A snapshot is a point-in-time copy of a volume's file, made by the create-snapshot flow.
 """
 
@@ -14,14 +14,9 @@ from sqlmodel import Session
 
 from api.actions import no_such_action, one_action
 from api.auth import Context, require_admin, visible_project
-from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
-from api.faults import Fault
-from api.follow import run_is_live, settle_snapshots, settled_snapshot
-from api.microversion import APIVersion
-from api.runs import Runs, launch
-from api.schemas import parse_value
-from api.snapshot_listing import snapshot_page
-from api.snapshot_schemas import (
+from api.cinder.schemas import parse_value
+from api.cinder.snapshot_listing import snapshot_page
+from api.cinder.snapshot_schemas import (
     MetaBody,
     MetadataBody,
     SnapshotCreateBody,
@@ -29,7 +24,12 @@ from api.snapshot_schemas import (
     SnapshotStatusUpdate,
     SnapshotUpdateBody,
 )
-from api.views.snapshots import snapshot_detail, snapshot_summary
+from api.cinder.views.snapshots import snapshot_detail, snapshot_summary
+from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
+from api.faults import Fault
+from api.follow import run_is_live, settle_snapshots, settled_snapshot
+from api.microversion import APIVersion
+from api.runs import Runs, launch
 from storage import catalog
 from storage.catalog import Snapshot
 from storage.catalog.lifecycle import SNAPSHOT_TRANSITIONAL

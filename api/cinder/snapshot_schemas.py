@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, StrictStr, StringConstraints
 
-from api.schemas import Metadata, Strict, Text255, UUIDStr
+from api.cinder.schemas import Metadata, Strict, Text255, UUIDStr
 
 Mountpoint = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 

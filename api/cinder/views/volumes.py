@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from api.views.attachments import attachment_view
+from api.cinder.views.attachments import attachment_view
 from api.views.common import ViewContext, isotime
 from storage.catalog import Volume, VolumeAttachment
 

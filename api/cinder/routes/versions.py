@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.views.versions import v2_version, v3_version
+from api.cinder.views.versions import v2_version, v3_version
 
 router = APIRouter(tags=["versions"])
 

@@ -15,13 +15,7 @@ from sqlmodel import Session
 
 from api.actions import no_such_action, one_action
 from api.auth import Context, list_project, require_admin, visible_project
-from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
-from api.faults import Fault
-from api.follow import settle_volumes, settled_volume
-from api.listing import parse_bool
-from api.microversion import APIVersion
-from api.runs import launch
-from api.schemas import (
+from api.cinder.schemas import (
     ManageBody,
     ManageVolume,
     ResetStatus,
@@ -30,8 +24,14 @@ from api.schemas import (
     parse_value,
     reject_unless,
 )
-from api.views.volumes import VOLUME_TYPE, VOLUME_TYPE_ID, volume_detail, volume_summary
-from api.volume_attachments import ACTIONS as ATTACHMENT_ACTIONS
+from api.cinder.views.volumes import VOLUME_TYPE, VOLUME_TYPE_ID, volume_detail, volume_summary
+from api.cinder.volume_attachments import ACTIONS as ATTACHMENT_ACTIONS
+from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
+from api.faults import Fault
+from api.follow import settle_volumes, settled_volume
+from api.listing import parse_bool
+from api.microversion import APIVersion
+from api.runs import launch
 from storage import catalog
 from storage.catalog import Volume, VolumeStatus
 from storage.errors import InvalidRequest
@@ -40,7 +40,7 @@ from storage.sources.confine import confined_source
 
 logger = logging.getLogger(__name__)
 
-# Mounted under /v3 and /v2 by api.trees.include_cinder.
+# Mounted under /v3 and /v2 by api.cinder.trees.include_cinder.
 router = APIRouter(prefix="/{project_id}", tags=["volumes"])
 
 RESERVED_PREFIX: Final = "safehold:"

@@ -15,17 +15,17 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.auth import require_admin
+from api.cinder.schemas import BackupRecordBody
+from api.cinder.views.backups import backup_summary
 from api.deps import ContextDep, SessionDep, SettingsDep, ViewDep
-from api.schemas import BackupRecordBody
 from api.stored import committed
-from api.views.backups import backup_summary
 from storage import catalog
 from storage.catalog import ImportedRecord
 from storage.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# Mounted under /v3 and /v2 by api.trees.include_cinder.
+# Mounted under /v3 and /v2 by api.cinder.trees.include_cinder.
 router = APIRouter(prefix="/{project_id}/backups", tags=["backup records"])
 
 

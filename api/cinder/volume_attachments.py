@@ -13,9 +13,9 @@ from typing import Any, Final
 from sqlmodel import Session
 
 from api.auth import Context, visible_project
+from api.cinder.schemas import parse_value
+from api.cinder.snapshot_schemas import AttachSpec, DetachSpec
 from api.faults import Fault
-from api.schemas import parse_value
-from api.snapshot_schemas import AttachSpec, DetachSpec
 from storage import catalog
 
 logger = logging.getLogger(__name__)

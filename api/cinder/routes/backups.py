@@ -12,18 +12,18 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from api.auth import visible_project
-from api.backup_listing import backup_page
-from api.cascade import cascade_delete
+from api.cinder.backup_listing import backup_page
+from api.cinder.cascade import cascade_delete
+from api.cinder.schemas import BackupCreateBody, RestoreBody, RestoreTarget, reject_unless
+from api.cinder.views.backups import backup_detail, backup_summary
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
 from api.follow import settle_backups, settled_backup
 from api.runs import launch
-from api.schemas import BackupCreateBody, RestoreBody, RestoreTarget, reject_unless
-from api.views.backups import backup_detail, backup_summary
 from storage import catalog
 
 logger = logging.getLogger(__name__)
 
-# Mounted under /v3 and /v2 by api.trees.include_cinder.
+# Mounted under /v3 and /v2 by api.cinder.trees.include_cinder.
 router = APIRouter(prefix="/{project_id}/backups", tags=["backups"])
 
 
@@ -106,7 +106,7 @@ def delete_backup(
 ) -> Response:
     """202, empty; 400 unless available/error or while incremental children exist.
 
-    `?cascade=true` (Safehold extension, api/cascade.py) deletes the descendants too.
+    `?cascade=true` (Safehold extension, api/cinder/cascade.py) deletes the descendants too.
     """
     project = visible_project(context)
     # A crashed run must not keep the backup "deleting" forever: settle before guarding.

@@ -1,0 +1,1 @@
+"""Cinder's HTTP routes; each validates, guards in the catalog, launches, renders."""

@@ -1,0 +1,1 @@
+"""Cinder response bodies built from catalog rows; pure functions, no I/O."""

@@ -1,0 +1,1 @@
+"""Safehold's own API (`/v1/...`): catalog rebuild, store garbage, progress."""

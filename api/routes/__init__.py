@@ -1,1 +1,0 @@
-"""HTTP routes per dialect; each validates, guards in the catalog, launches, renders."""
