@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect.tasks import exponential_backoff
 
-from storage.errors import is_transient
+from storage.errors import CatalogError, is_transient
 
 RETRIES = 4
 RETRY_DELAYS = exponential_backoff(backoff_factor=0.5)
@@ -19,6 +19,13 @@ def retry_if_transient(_task: Any, _task_run: Any, state: Any) -> bool:
     # sync and async tasks alike; state.result() would return a coroutine in the latter.
     data = getattr(state, "data", None)
     return isinstance(data, BaseException) and is_transient(data)
+
+
+def retry_unless_refused(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Prefect retry condition of catalog tasks: retry a database hiccup, never a catalog
+    refusal (LostOwnership, InvalidStatus, ...), which repeating cannot change."""
+    data = getattr(state, "data", None)
+    return isinstance(data, BaseException) and not isinstance(data, CatalogError)
 
 
 STORAGE_TASK: dict[str, Any] = {

@@ -18,12 +18,17 @@ from prefect.cache_policies import NO_CACHE
 from flows import context, ownership
 from flows.limits import data_slot
 from flows.progress import run_with_progress
-from flows.retry import STORAGE_TASK
+from flows.retry import STORAGE_TASK, retry_unless_refused
 from storage import catalog, format
 from storage.catalog import Backup, BackupStatus, Volume
 from storage.sources import block, confine
 
-CATALOG_TASK: dict[str, Any] = {"retries": 2, "retry_delay_seconds": 1, "cache_policy": NO_CACHE}
+CATALOG_TASK: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": 1,
+    "retry_condition_fn": retry_unless_refused,
+    "cache_policy": NO_CACHE,
+}
 
 
 # -- catalog ----------------------------------------------------------------------------

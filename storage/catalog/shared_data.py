@@ -46,12 +46,13 @@ def plan_release(
     """
     if not ready_to_delete(session=session, backup_id=backup_id):
         return None
-    backup = session.get(Backup, backup_id)
-    if backup is None:
-        return None
     require_deleting(session=session, model=Backup, record_id=backup_id, run_ids=run_ids)
-    others = readers(session=session, data_id=backup.data_id, excluding=backup_id)
-    return DataRelease(data_id=backup.data_id, shared=bool(others))
+    backup = session.get(Backup, backup_id)
+    if backup is None:  # removed since ready_to_delete looked: an earlier run finished
+        return None
+    other = select(Backup.id).where(Backup.data_id == backup.data_id, col(Backup.id) != backup_id)
+    shared = session.exec(other.limit(1)).first() is not None
+    return DataRelease(data_id=backup.data_id, shared=shared)
 
 
 def data_ids(*, session: Session) -> set[str]:

@@ -8,14 +8,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from flows import hooks
 from flows.registry import FLOWS
-from flows.retry import retry_if_transient
+from flows.retry import retry_if_transient, retry_unless_refused
 from storage import catalog
 from storage.catalog import Volume
-from storage.errors import CorruptData, TransientStorageError
+from storage.errors import CorruptData, InvalidStatus, LostOwnership, TransientStorageError
 
 
 class _State:
@@ -36,6 +37,13 @@ def test_only_transient_errors_are_retried() -> None:
     assert not retry_if_transient(None, None, _State(CorruptData("bad checksum")))
     assert not retry_if_transient(None, None, _State(ValueError("bug")))
     assert not retry_if_transient(None, None, _State(None))
+
+
+def test_catalog_tasks_retry_hiccups_but_never_a_refusal() -> None:
+    assert retry_unless_refused(None, None, _State(OperationalError("SELECT", {}, Exception())))
+    assert not retry_unless_refused(None, None, _State(LostOwnership("backup b is error")))
+    assert not retry_unless_refused(None, None, _State(InvalidStatus("not deleting")))
+    assert not retry_unless_refused(None, None, _State(None))
 
 
 @pytest.mark.parametrize("state_type", ["FAILED", "CRASHED", "CANCELLED"])

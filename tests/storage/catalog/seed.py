@@ -33,6 +33,16 @@ def make_volume(
     )
 
 
+def available_backup(session: Session, volume: Volume) -> Backup:
+    """A full backup of ``volume`` (project P) as the create-backup flow leaves it."""
+    backup = catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=volume.id)
+    assert catalog.finish_backup(
+        session=session, backup_id=backup.id, object_count=1, stored_bytes=1
+    )
+    session.refresh(backup)
+    return backup
+
+
 def every_row(session: Session) -> list[dict[str, Any]]:
     """Every volume, snapshot, backup and attachment row, read fresh."""
     session.expire_all()

@@ -9,18 +9,9 @@ from sqlmodel import Session
 
 from storage import catalog
 from storage.catalog import Backup, Snapshot, Volume
-from tests.storage.catalog.seed import P, make_volume
+from tests.storage.catalog.seed import P, available_backup, make_volume
 
 OLD_RUN = "11111111-1111-1111-1111-111111111111"
-
-
-def _available_backup(session: Session, volume: Volume) -> Backup:
-    backup = catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=volume.id)
-    assert catalog.finish_backup(
-        session=session, backup_id=backup.id, object_count=1, stored_bytes=1
-    )
-    session.refresh(backup)
-    return backup
 
 
 def _ran(session: Session, record: Backup | Volume | Snapshot) -> None:
@@ -30,7 +21,7 @@ def _ran(session: Session, record: Backup | Volume | Snapshot) -> None:
 
 def test_a_new_restore_forgets_the_previous_run(session: Session, tmp_path: Path) -> None:
     volume = make_volume(session, tmp_path)
-    backup = _available_backup(session, volume)
+    backup = available_backup(session, volume)
     _ran(session, backup)  # e.g. an earlier restore whose run failed
     backup, _ = catalog.begin_restore(
         session=session, backup_id=backup.id, project_id=P, user_id="u", volumes_dir=tmp_path
@@ -40,12 +31,12 @@ def test_a_new_restore_forgets_the_previous_run(session: Session, tmp_path: Path
 
 def test_a_new_delete_forgets_the_previous_run(session: Session, tmp_path: Path) -> None:
     volume = make_volume(session, tmp_path)
-    backup = _available_backup(session, volume)
+    backup = available_backup(session, volume)
     _ran(session, backup)
     deleting = catalog.begin_backup_delete(session=session, backup_id=backup.id, project_id=P)
     assert (deleting.status, deleting.flow_run_id) == ("deleting", None)
 
-    other = _available_backup(session, make_volume(session, tmp_path))
+    other = available_backup(session, make_volume(session, tmp_path))
     _ran(session, other)
     (member,) = catalog.begin_cascade_delete(session=session, backup_id=other.id, project_id=P)
     assert (member.status, member.flow_run_id) == ("deleting", None)
@@ -96,7 +87,7 @@ def test_a_late_restore_run_does_not_release_a_target_held_by_another(
     session: Session, tmp_path: Path
 ) -> None:
     source = make_volume(session, tmp_path)
-    first, second = _available_backup(session, source), _available_backup(session, source)
+    first, second = available_backup(session, source), available_backup(session, source)
     target = make_volume(session, tmp_path)
     catalog.begin_restore(
         session=session,

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from storage import catalog
 from storage.catalog import Backup, Snapshot, Volume, lifecycle
 from storage.errors import InvalidStatus
-from tests.storage.catalog.seed import P, make_volume
+from tests.storage.catalog.seed import P, available_backup, make_volume
 
 TIMEOUT = 30.0
 
@@ -81,12 +81,7 @@ def _wait_until_blocked(engine: Engine, worker: Worker) -> None:
 
 
 def _backup(session: Session, tmp_path: Path) -> Backup:
-    volume = make_volume(session, tmp_path)
-    backup = catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=volume.id)
-    assert catalog.finish_backup(
-        session=session, backup_id=backup.id, object_count=1, stored_bytes=1
-    )
-    return backup
+    return available_backup(session, make_volume(session, tmp_path))
 
 
 def _restore(backup_id: str, volume_id: str, tmp_path: Path) -> Callable[[Session], object]:

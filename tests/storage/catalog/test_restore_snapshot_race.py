@@ -11,17 +11,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from storage import catalog
-from storage.catalog import Backup, Snapshot, Volume
+from storage.catalog import Snapshot, Volume
 from storage.errors import InvalidStatus
-from tests.storage.catalog.seed import P, every_row, make_volume
-
-
-def _backup(session: Session, volume: Volume) -> Backup:
-    backup = catalog.begin_backup(session=session, project_id=P, user_id="u", volume_id=volume.id)
-    assert catalog.finish_backup(
-        session=session, backup_id=backup.id, object_count=1, stored_bytes=1
-    )
-    return backup
+from tests.storage.catalog.seed import P, available_backup, every_row, make_volume
 
 
 def _restore(session: Session, backup_id: str, volume_id: str, tmp_path: Path) -> object:
@@ -49,7 +41,7 @@ def test_restore_is_refused_while_a_snapshot_is_being_created(
     session: Session, tmp_path: Path
 ) -> None:
     target = make_volume(session, tmp_path)
-    backup = _backup(session, make_volume(session, tmp_path))
+    backup = available_backup(session, make_volume(session, tmp_path))
     snapshot = _snapshot(session, target.id, tmp_path)
     before = every_row(session)
     with pytest.raises(InvalidStatus, match="snapshot of volume .* is being created"):
@@ -63,7 +55,7 @@ def test_snapshot_is_refused_while_a_restore_writes_the_volume(
     session: Session, tmp_path: Path
 ) -> None:
     target = make_volume(session, tmp_path)
-    backup = _backup(session, make_volume(session, tmp_path))
+    backup = available_backup(session, make_volume(session, tmp_path))
     _restore(session, backup.id, target.id, tmp_path)
     before = every_row(session)
     with pytest.raises(InvalidStatus):
@@ -76,7 +68,7 @@ def test_racing_restore_and_snapshot_never_both_begin(
     engine: Engine, session: Session, tmp_path: Path, attempt: int
 ) -> None:
     target = make_volume(session, tmp_path)
-    backup = _backup(session, make_volume(session, tmp_path))
+    backup = available_backup(session, make_volume(session, tmp_path))
     barrier = threading.Barrier(2)
     outcomes: dict[str, object] = {}
 
