@@ -19,7 +19,13 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.launcher import LaunchError
-from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound, SafeholdError
+from storage.errors import (
+    InvalidRequest,
+    InvalidStatus,
+    RecordNotFound,
+    ResourceBusy,
+    SafeholdError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +55,7 @@ _PLAIN_MESSAGES: Final[Mapping[int, str]] = {
 # Ordered: the first matching class decides (subclasses before SafeholdError).
 _ERROR_STATUS: Final[tuple[tuple[type[Exception], int], ...]] = (
     (RecordNotFound, 404),
+    (ResourceBusy, 409),
     (InvalidStatus, 400),
     (InvalidRequest, 400),
     (LaunchError, 503),

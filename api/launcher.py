@@ -32,6 +32,12 @@ DEPLOYMENT_NAMES: Final[Mapping[str, str]] = {
     "delete_snapshot": "delete-snapshot/safehold",
     "rebuild_catalog": "rebuild-catalog/safehold",
     "collect_garbage": "collect-garbage/safehold",
+    "create_share": "create-share/safehold",
+    "manage_share": "manage-share/safehold",
+    "delete_share": "delete-share/safehold",
+    "create_share_backup": "create-share-backup/safehold",
+    "restore_share_backup": "restore-share-backup/safehold",
+    "delete_share_backup": "delete-share-backup/safehold",
 }
 
 

@@ -17,7 +17,8 @@ from anyio import from_thread
 from sqlmodel import Session
 
 from api.launcher import DEPLOYMENT_NAMES, Launcher, LaunchError, RunState
-from storage.catalog import Backup, Snapshot, Volume, attach_flow_run, repair_after_run
+from storage.catalog import attach_flow_run, repair_after_run
+from storage.catalog.repair import Repairable
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def launch(
     session: Session,
     runs: Runs,
     operation: str,
-    record: Backup | Volume | Snapshot,
+    record: Repairable,
     parameters: dict[str, Any] | None = None,
 ) -> None:
     """Start the run driving `record`'s new transition and record its id on the row.

@@ -70,6 +70,10 @@ class InvalidStatus(CatalogError):
     """The row's current status does not allow the requested change."""
 
 
+class ResourceBusy(InvalidStatus):
+    """Another operation holds the resource now (Manila's 409): retry once it ends."""
+
+
 class InvalidRequest(CatalogError):
     """The request is inconsistent with the catalog (size, parent, ownership)."""
 

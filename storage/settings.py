@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     # run: loopback unless the operator says otherwise, whatever the API binds.
     prefect_host: str = "127.0.0.1"
     api_port: int = 8776
+    # Manila's API listens on its own port, as in OpenStack (its paths collide with Cinder's).
+    manila_port: int = 8786
     ui_port: int = 4200
     # Catalog database URL; default: SQLite file under data_dir.
     catalog_url: str | None = None
@@ -53,6 +55,9 @@ class Settings(BaseSettings):
     # os.pathsep (":" on Linux, as PATH); unset: volumes_dir; empty: manage-existing refused
     # (docs/operations.md "Manage-existing roots").
     manage_roots: str | None = None
+    # Directories under which Manila's manage call may register a share's tree, as
+    # manage_roots; unset: shares_dir; empty: share manage refused.
+    share_roots: str | None = None
 
     @property
     def data_path(self) -> Path:
@@ -69,12 +74,18 @@ class Settings(BaseSettings):
         """Where point-in-time copies (snapshots, temporary backup sources) live."""
         return self.data_path / "snapshots"
 
+    @property
+    def shares_dir(self) -> Path:
+        """Where the trees of shares created through the API live."""
+        return self.data_path / "shares"
+
     def manage_root_paths(self) -> tuple[Path, ...]:
         """The roots manage-existing may register files under, as absolute paths."""
-        if self.manage_roots is None:
-            return (self.volumes_dir,)
-        parts = (p.strip() for p in self.manage_roots.split(os.pathsep))
-        return tuple(Path(os.path.abspath(p)) for p in parts if p)
+        return _roots(self.manage_roots, self.volumes_dir)
+
+    def share_root_paths(self) -> tuple[Path, ...]:
+        """The roots Manila's manage call may register share trees under."""
+        return _roots(self.share_roots, self.shares_dir)
 
     def resolved_catalog_url(self) -> str:
         """The catalog URL, defaulting to SQLite under the data dir."""
@@ -102,3 +113,11 @@ class Settings(BaseSettings):
     def admin_user_set(self) -> frozenset[str]:
         """The user ids granted the admin role under noauth."""
         return frozenset(u.strip() for u in self.admin_users.split(",") if u.strip())
+
+
+def _roots(setting: str | None, default: Path) -> tuple[Path, ...]:
+    """os.pathsep-separated absolute roots; ``default`` when unset, none when empty."""
+    if setting is None:
+        return (default,)
+    parts = (p.strip() for p in setting.split(os.pathsep))
+    return tuple(Path(os.path.abspath(p)) for p in parts if p)

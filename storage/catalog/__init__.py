@@ -55,6 +55,7 @@ from storage.catalog.rebuild import RebuildResult, rebuild_backups
 from storage.catalog.records import backup_record
 from storage.catalog.repair import ENDED_BADLY, repair_after_run, run_end_reason
 from storage.catalog.restores import begin_restore, finish_restore
+from storage.catalog.share_models import Share, ShareBackup, ShareBackupStatus, ShareStatus
 from storage.catalog.shared_data import DataRelease, data_ids, is_unread, plan_release
 from storage.catalog.snapshots import (
     begin_snapshot,
@@ -100,6 +101,10 @@ __all__ = [
     "ImportedRecord",
     "NIL_VOLUME_ID",
     "RebuildResult",
+    "Share",
+    "ShareBackup",
+    "ShareBackupStatus",
+    "ShareStatus",
     "Snapshot",
     "SnapshotStatus",
     "Volume",

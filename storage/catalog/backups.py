@@ -19,11 +19,15 @@ from storage.catalog.models import Backup, BackupStatus, Snapshot, Volume, Volum
 from storage.catalog.ownership import owner_where, owns, require_deleting
 from storage.catalog.paging import page
 from storage.catalog.rows import get_owned
+from storage.catalog.share_backups import note_progress
+from storage.catalog.share_models import Share, ShareBackup
 from storage.catalog.snapshots import hold_for_backup, release_after_backup
 from storage.catalog.volumes import get_volume, volume_bytes
 from storage.errors import InvalidRequest, InvalidStatus
 
 B, V = BackupStatus, VolumeStatus
+# Rows whose data moves in a flow run, with progress_done/progress_total columns.
+Moving = type[Backup] | type[Volume] | type[ShareBackup]
 SORT_KEYS = {
     "id": "id",
     "status": "status",
@@ -218,7 +222,7 @@ def mark_deleting(
 
 
 def attach_flow_run(
-    *, session: Session, record: Backup | Volume | Snapshot, flow_run_id: str
+    *, session: Session, record: Backup | Volume | Snapshot | Share | ShareBackup, flow_run_id: str
 ) -> None:
     """Record which flow run drives the record's current transition."""
     record.flow_run_id = flow_run_id
@@ -228,12 +232,14 @@ def attach_flow_run(
 
 
 def update_progress(
-    *, session: Session, model: type[Backup] | type[Volume], record_id: str, done: int, total: int
+    *, session: Session, model: Moving, record_id: str, done: int, total: int
 ) -> None:
     """Store bytes done / total for a record whose data is moving."""
     record = session.get(model, record_id)
     if record is not None:
         record.progress_done, record.progress_total = done, total
+        if isinstance(record, ShareBackup):
+            note_progress(record)
         session.add(record)
         session.commit()
 

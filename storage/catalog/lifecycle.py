@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from storage.catalog.models import BackupStatus as B
 from storage.catalog.models import SnapshotStatus as S
 from storage.catalog.models import VolumeStatus as V
+from storage.catalog.share_models import ShareBackupStatus as SB
+from storage.catalog.share_models import ShareStatus as SH
 from storage.errors import InvalidStatus
 
 BACKUP_TRANSITIONS: Mapping[str, frozenset[str]] = {
@@ -71,6 +73,60 @@ VOLUME_TRANSITIONAL = frozenset(
 SNAPSHOT_TRANSITIONAL = frozenset({S.CREATING, S.DELETING})
 
 
+# Manila (FIELDS.md 11.2): a share is held by one backup or restore at a time; a failed
+# restore leaves it backup_restoring_error (its contents may be partly restored), from
+# which only another restore or a delete moves it.
+SHARE_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    SH.CREATING: frozenset({SH.AVAILABLE, SH.ERROR}),
+    SH.MANAGE_STARTING: frozenset({SH.AVAILABLE, SH.MANAGE_ERROR}),
+    SH.AVAILABLE: frozenset(
+        {SH.BACKUP_CREATING, SH.BACKUP_RESTORING, SH.DELETING, SH.UNMANAGE_STARTING}
+    ),
+    SH.BACKUP_CREATING: frozenset({SH.AVAILABLE}),
+    SH.BACKUP_RESTORING: frozenset({SH.AVAILABLE, SH.BACKUP_RESTORING_ERROR}),
+    SH.BACKUP_RESTORING_ERROR: frozenset({SH.BACKUP_RESTORING, SH.DELETING}),
+    SH.DELETING: frozenset({SH.ERROR_DELETING}),  # success removes the row
+    SH.UNMANAGE_STARTING: frozenset({SH.UNMANAGE_ERROR}),  # success removes the row
+    SH.ERROR: frozenset({SH.DELETING}),
+    SH.ERROR_DELETING: frozenset({SH.DELETING}),
+    SH.MANAGE_ERROR: frozenset({SH.DELETING, SH.UNMANAGE_STARTING}),
+    SH.UNMANAGE_ERROR: frozenset({SH.UNMANAGE_STARTING}),
+}
+
+SHARE_BACKUP_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    SB.CREATING: frozenset({SB.AVAILABLE, SB.ERROR}),
+    SB.AVAILABLE: frozenset({SB.RESTORING, SB.DELETING}),
+    SB.RESTORING: frozenset({SB.AVAILABLE}),  # the backup itself is intact either way
+    SB.ERROR: frozenset({SB.DELETING}),
+    SB.DELETING: frozenset({SB.ERROR_DELETING}),  # success removes the row
+    SB.ERROR_DELETING: frozenset({SB.DELETING}),
+}
+
+SHARE_TRANSITIONAL = frozenset(
+    {
+        SH.CREATING,
+        SH.MANAGE_STARTING,
+        SH.BACKUP_CREATING,
+        SH.BACKUP_RESTORING,
+        SH.DELETING,
+        SH.UNMANAGE_STARTING,
+    }
+)
+SHARE_BACKUP_TRANSITIONAL = frozenset({SB.CREATING, SB.RESTORING, SB.DELETING})
+_SHARE_FAILURES: Mapping[str, str] = {
+    SH.BACKUP_CREATING: SH.AVAILABLE,  # a backup only read the tree
+    SH.BACKUP_RESTORING: SH.BACKUP_RESTORING_ERROR,
+    SH.DELETING: SH.ERROR_DELETING,
+    SH.MANAGE_STARTING: SH.MANAGE_ERROR,
+    SH.UNMANAGE_STARTING: SH.UNMANAGE_ERROR,
+}
+
+
+def entering(table: Mapping[str, frozenset[str]], target: str) -> frozenset[str]:
+    """The statuses from which ``table`` allows a move to ``target``."""
+    return frozenset(status for status, targets in table.items() if target in targets)
+
+
 def _check(table: Mapping[str, frozenset[str]], kind: str, current: str, target: str) -> None:
     if target not in table.get(current, frozenset()):
         raise InvalidStatus(f"Invalid {kind} status transition from '{current}' to '{target}'.")
@@ -105,6 +161,20 @@ def check_snapshot_status_update(current: str, target: str) -> None:
 def snapshots_blocking(current: str, target: str) -> frozenset[str]:
     """The statuses of a volume's snapshots that forbid its move from current to target."""
     return VOLUME_EDGES_BLOCKED_BY_SNAPSHOTS.get((current, target), frozenset())
+
+
+def share_failure_status(status: str) -> str:
+    """The terminal status a share takes when the run driving `status` fails."""
+    return _SHARE_FAILURES.get(status, SH.ERROR)
+
+
+def share_backup_failure_status(status: str) -> str:
+    """The terminal status a share backup takes when the run driving `status` fails."""
+    if status == SB.DELETING:
+        return SB.ERROR_DELETING
+    if status == SB.RESTORING:
+        return SB.AVAILABLE
+    return SB.ERROR
 
 
 def snapshot_failure_status(status: str, previous: str | None = None) -> str:

@@ -6,6 +6,9 @@ from sqlmodel import Session
 
 from storage.catalog.backups import backup_for_volume_run, fail_operation
 from storage.catalog.models import Backup, Snapshot, Volume
+from storage.catalog.share_backups import fail_share_backup, share_backup_for_run
+from storage.catalog.share_models import Share, ShareBackup
+from storage.catalog.shares import fail_share
 from storage.catalog.snapshots import fail_snapshot
 from storage.catalog.volumes import fail_volume
 
@@ -13,8 +16,18 @@ from storage.catalog.volumes import fail_volume
 ENDED_BADLY = frozenset({"FAILED", "CRASHED", "CANCELLED"})
 
 
-def repair_after_run(*, session: Session, record: Backup | Volume | Snapshot, reason: str) -> bool:
+Repairable = Backup | Volume | Snapshot | Share | ShareBackup
+
+
+def repair_after_run(*, session: Session, record: Repairable, reason: str) -> bool:
     """Move a record (and what its run held) to its terminal error state; idempotent."""
+    if isinstance(record, ShareBackup):
+        return fail_share_backup(session=session, backup_id=record.id, reason=reason)
+    if isinstance(record, Share):
+        held_by = share_backup_for_run(session=session, share=record)
+        if held_by is not None:
+            return fail_share_backup(session=session, backup_id=held_by.id, reason=reason)
+        return fail_share(session=session, share_id=record.id, reason=reason)
     if isinstance(record, Backup):
         return fail_operation(session=session, backup_id=record.id, reason=reason)
     if isinstance(record, Snapshot):

@@ -18,7 +18,6 @@ from storage.errors import InvalidRequest
 
 SYSTEM_DIRS: Final = (Path("/proc"), Path("/sys"))
 DEVICE_DIR: Final = Path("/dev")
-NOT_UNDER_ROOT: Final = "is not under a managed root (SAFEHOLD_MANAGE_ROOTS)"
 _KINDS: Final = (
     (stat.S_ISREG, "a regular file"),
     (stat.S_ISDIR, "a directory"),
@@ -31,23 +30,51 @@ _KINDS: Final = (
 
 def confined_source(path: str, roots: Iterable[Path]) -> Path:
     """The resolved file `path` names inside `roots`; InvalidRequest saying why otherwise."""
+    resolved, real = _confined(path, roots, "SAFEHOLD_MANAGE_ROOTS")
+    _check_kind(path, resolved, real)
+    return resolved
+
+
+def confined_directory(path: str, roots: Iterable[Path]) -> Path:
+    """The resolved directory `path` names inside `roots` (a share's tree: never under
+    /proc, /sys or /dev); InvalidRequest saying why otherwise."""
+    resolved, _ = _confined(path, roots, "SAFEHOLD_SHARE_ROOTS")
+    if _inside_any(resolved, (*SYSTEM_DIRS, DEVICE_DIR)):
+        raise _refused(path, "is under /proc, /sys or /dev, which are never managed")
+    try:
+        mode = os.stat(resolved).st_mode
+    except OSError:
+        raise _refused(path, "cannot be read") from None
+    if not stat.S_ISDIR(mode):
+        raise _refused(path, f"is {_kind(mode)}, not a directory")
+    return resolved
+
+
+def _confined(path: str, roots: Iterable[Path], setting: str) -> tuple[Path, list[Path]]:
+    """(resolved path, resolved roots) when `path` lies inside `roots`; InvalidRequest."""
     if not os.path.isabs(path) or "\0" in path:
         raise InvalidRequest("the source must be an absolute path")
     given = [Path(os.path.abspath(root)) for root in roots]
     real = [Path(os.path.realpath(root)) for root in given]
     # Before touching the file system, so that paths elsewhere cannot be probed.
     if not _inside_any(PurePath(os.path.normpath(path)), [*given, *real]):
-        raise _refused(path, NOT_UNDER_ROOT)
+        raise _refused(path, f"is not under a managed root ({setting})")
     resolved = _resolve(path)
     if not _inside_any(resolved, real):
-        raise _refused(path, "leads outside the managed roots (SAFEHOLD_MANAGE_ROOTS)")
-    _check_kind(path, resolved, real)
-    return resolved
+        raise _refused(path, f"leads outside the managed roots ({setting})")
+    return resolved, real
 
 
 def recheck_source(path: str, roots: Iterable[Path]) -> None:
     """InvalidRequest unless the stored `path` is still confined and its own resolved form."""
     if confined_source(path, roots) != Path(path):
+        raise _refused(path, "no longer resolves to itself (a symlink replaced a component)")
+
+
+def recheck_directory(path: str, roots: Iterable[Path]) -> None:
+    """InvalidRequest unless the stored directory `path` is still confined and resolves to
+    itself."""
+    if confined_directory(path, roots) != Path(path):
         raise _refused(path, "no longer resolves to itself (a symlink replaced a component)")
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
 import storage.catalog.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import storage.catalog.share_models  # noqa: F401
 
 target_metadata = SQLModel.metadata
 config = context.config
