@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-
-import anyio
 from fastapi import FastAPI
 
 from api.cinder.routes import backup_actions, backups, snapshots, versions, volumes
 from api.cinder.routes import records as record_routes
 from api.cinder.trees import PROJECT_PARAM, include_cinder
 from api.faults import install_faults
-from api.launcher import Launcher, open_prefect_launcher
+from api.launcher import Launcher
+from api.lifespan import catalog_lifespan
 from api.microversion import MicroversionMiddleware
 from api.native import catalog as catalog_routes
 from api.native import progress as progress_routes
-from api.runs import Runs
 from api.tokens import configured_tokens
-from storage import catalog
 from storage.settings import Settings
 
 
@@ -27,29 +22,10 @@ def create_app(settings: Settings, launcher: Launcher | None = None) -> FastAPI:
 
     Raises TokenFileError when auth_mode=tokens and the tokens file is unusable."""
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = catalog.make_engine(settings.resolved_catalog_url())
-        try:
-            # Migrations block (SQL + files): keep them off the event loop.
-            await anyio.to_thread.run_sync(catalog.migrate, engine)
-            async with AsyncExitStack() as stack:
-                active: Launcher = (
-                    launcher
-                    if launcher is not None
-                    else await stack.enter_async_context(open_prefect_launcher())
-                )
-                # One Runs for the app's life: it only wraps the launcher.
-                app.state.runs = Runs(active)
-                app.state.engine = engine
-                yield
-        finally:
-            engine.dispose()
-
     app = FastAPI(
         title="Safehold",
         summary="OpenStack-shaped backup API; every operation is a Prefect flow run.",
-        lifespan=lifespan,
+        lifespan=catalog_lifespan(settings, launcher),
         redirect_slashes=False,
     )
     app.state.settings = settings

@@ -1,23 +1,50 @@
-"""Run the API façade under uvicorn with the process's SAFEHOLD_* settings."""
+"""Run the API façades under uvicorn with the process's SAFEHOLD_* settings.
+
+Cinder (api_port) and Manila (manila_port) are two apps on two ports, as in OpenStack
+(their version documents and /v2 paths collide), served by one process and event loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
+
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
+from api.manila.app import create_manila_app
 from storage.settings import Settings
 
 
-def main() -> None:
-    """Serve the API on settings.host:settings.api_port until interrupted."""
-    settings = Settings()
-    uvicorn.run(
-        create_app(settings),
+def _server(app: FastAPI, settings: Settings, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
         host=settings.host,
-        port=settings.api_port,
+        port=port,
         log_level="warning",
         timeout_graceful_shutdown=5,
     )
+    return uvicorn.Server(config)
+
+
+async def serve(settings: Settings) -> None:
+    """Serve both apps until interrupted; if either stops, the other is stopped too."""
+    servers = [
+        _server(create_app(settings), settings, settings.api_port),
+        _server(create_manila_app(settings), settings, settings.manila_port),
+    ]
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def main() -> None:
+    """Serve the Cinder and Manila APIs until interrupted."""
+    asyncio.run(serve(Settings()))
 
 
 if __name__ == "__main__":

@@ -177,7 +177,10 @@ def run(settings: Settings) -> int:
 
 def taken_ports(settings: Settings, *, external_server: bool) -> str | None:
     """Which of the ports this start needs is already taken, or None."""
-    wanted = [(settings.host, settings.api_port, "the API (SAFEHOLD_API_PORT)")]
+    wanted = [
+        (settings.host, settings.api_port, "the API (SAFEHOLD_API_PORT)"),
+        (settings.host, settings.manila_port, "the Manila API (SAFEHOLD_MANILA_PORT)"),
+    ]
     if not external_server:
         wanted.append((settings.prefect_host, settings.ui_port, "Prefect (SAFEHOLD_UI_PORT)"))
     for host, port, what in wanted:
@@ -223,6 +226,8 @@ def _run(settings: Settings, external_server: bool) -> int:
         asyncio.run(_submit_reconcile(prefect_api_url(settings)))
         sup.spawn("api", [sys.executable, "-m", "deployments.api_server"])
         _wait_http(f"http://{settings.host}:{settings.api_port}/", "API", accept=(300,))
+        manila = f"http://{settings.host}:{settings.manila_port}/"
+        _wait_http(manila, "Manila API", accept=(300,))
         _announce(settings)
         return sup.watch()
     finally:
@@ -260,6 +265,7 @@ def _announce(settings: Settings) -> None:
     sys.stdout.write(
         f"Safehold is up.\n"
         f"  API (Cinder v3):  http://{settings.host}:{settings.api_port}/v3/\n"
+        f"  API (Manila v2):  http://{settings.host}:{settings.manila_port}/v2/\n"
         f"  Prefect UI:       {prefect_api_url(settings).removesuffix('/api')}/\n"
         f"  auth:             {settings.auth_mode}\n"
         f"  data dir:         {settings.data_path}\n"

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from flows import context
 from storage import catalog
+from storage.catalog import share_backups, shares
 from storage.errors import StorageError
 from storage.sources import snapshot as copies
 
@@ -74,6 +75,30 @@ def volume_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
             log.warning("volume %s: run %s ended %s", volume_id, flow_run.id, state.type.value)
 
 
+def share_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
+    """Fail the share operation of a run that did not finish."""
+    share_id = flow_run.parameters["share_id"]
+    with context.session() as s:
+        reason = _reason(flow_run, state)
+        if shares.fail_share(
+            session=s, share_id=share_id, reason=reason, run_ids=(str(flow_run.id),)
+        ):
+            log.warning("share %s: run %s ended %s", share_id, flow_run.id, state.type.value)
+
+
+def share_backup_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
+    """Fail the share backup operation (and release its share) of a run that did not finish."""
+    backup_id = flow_run.parameters["backup_id"]
+    with context.session() as s:
+        reason = _reason(flow_run, state)
+        if share_backups.fail_share_backup(
+            session=s, backup_id=backup_id, reason=reason, run_ids=(str(flow_run.id),)
+        ):
+            log.warning(
+                "share backup %s: run %s ended %s", backup_id, flow_run.id, state.type.value
+            )
+
+
 def on_every_bad_end(hook: Callable[[Any, Any, Any], None]) -> dict[str, Any]:
     """@flow keyword arguments that call `hook` however a run ends without finishing:
     failed, crashed or cancelled."""
@@ -83,3 +108,5 @@ def on_every_bad_end(hook: Callable[[Any, Any, Any], None]) -> dict[str, Any]:
 BACKUP_HOOKS = on_every_bad_end(backup_run_ended)
 VOLUME_HOOKS = on_every_bad_end(volume_run_ended)
 SNAPSHOT_HOOKS = on_every_bad_end(snapshot_run_ended)
+SHARE_HOOKS = on_every_bad_end(share_run_ended)
+SHARE_BACKUP_HOOKS = on_every_bad_end(share_backup_run_ended)

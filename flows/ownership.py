@@ -14,10 +14,16 @@ from typing import Any
 from prefect.runtime import flow_run
 
 from flows import context
-from storage.catalog import Backup, Snapshot, Volume
+from storage.catalog import Backup, Share, ShareBackup, Snapshot, Volume
 from storage.catalog.ownership import require_owned
 
-MODELS: dict[str, Any] = {"backup": Backup, "volume": Volume, "snapshot": Snapshot}
+MODELS: dict[str, Any] = {
+    "backup": Backup,
+    "volume": Volume,
+    "snapshot": Snapshot,
+    "share": Share,
+    "share_backup": ShareBackup,
+}
 
 
 def current_runs(*acting_for: str | None) -> tuple[str, ...]:

@@ -18,12 +18,13 @@ from typing import Any, TypeVar
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 
 from flows import context
-from storage.catalog import Backup, Volume, update_progress
+from storage.catalog import Backup, ShareBackup, Volume, update_progress
 from storage.errors import LostOwnership
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 PUBLISH_EVERY = 1.0
+Moving = type[Backup] | type[Volume] | type[ShareBackup]
 
 
 class Tracker:
@@ -45,7 +46,7 @@ class Tracker:
             return self.done, self.total
 
 
-def _store(model: type[Backup] | type[Volume], record_id: str, done: int, total: int) -> None:
+def _store(model: Moving, record_id: str, done: int, total: int) -> None:
     with context.session() as s:
         update_progress(session=s, model=model, record_id=record_id, done=done, total=total)
 
@@ -53,7 +54,7 @@ def _store(model: type[Backup] | type[Volume], record_id: str, done: int, total:
 async def run_with_progress(
     work: Callable[[Callable[[int, int], None], threading.Event], T],
     *,
-    model: type[Backup] | type[Volume],
+    model: Moving,
     record_id: str,
     label: str,
     still_owned: Callable[[], None] | None = None,

@@ -20,7 +20,9 @@ from flows import context
 from flows.retry import STORAGE_TASK
 from flows.tasks import CATALOG_TASK
 from storage import catalog
+from storage.catalog.share_rebuild import rebuild_share_backups
 from storage.format.scan import StoreScan, scan_store
+from storage.format.tree_scan import Found, scan_tree_store
 
 ARTIFACT_KEY = "catalog-rebuild"
 _LISTED = 50  # ids shown in the artifact; the counts are always complete
@@ -30,6 +32,19 @@ _LISTED = 50  # ids shown in the artifact; the counts are always complete
 async def scan_backup_store() -> StoreScan:
     """List the store and read every manifest; read-only, retried when transient."""
     return await asyncio.to_thread(scan_store, context.store())
+
+
+@task(cache_policy=NO_CACHE, **STORAGE_TASK)
+async def scan_tree_manifests() -> tuple[Found, dict[str, str]]:
+    """(record, summary) of every readable tree manifest, and why others are unreadable."""
+    return await asyncio.to_thread(scan_tree_store, context.store())
+
+
+@task(**CATALOG_TASK)
+def restore_share_rows(found: Found) -> catalog.RebuildResult:
+    """Insert the share backup rows missing from the catalog; idempotent."""
+    with context.session() as s:
+        return rebuild_share_backups(session=s, found=found)
 
 
 @task(**CATALOG_TASK)
@@ -58,12 +73,21 @@ def summary_markdown(
 
 @flow(name="rebuild-catalog")
 async def rebuild_catalog() -> dict[str, int]:
-    """Scan the store, re-insert missing backup rows; returns the counts."""
+    """Scan the store, re-insert missing backup and share backup rows; the counts."""
     scanned = await scan_backup_store()
     result = restore_rows(scanned.records())
-    counts = {**result.counts(), "unreadable": len(scanned.unreadable)}
+    trees, unreadable_trees = await scan_tree_manifests()
+    shares = restore_share_rows(trees)
+    unreadable = {**scanned.unreadable, **unreadable_trees}
+    counts = {
+        **result.counts(),
+        "unreadable": len(unreadable),
+        "share_backups_found": shares.found,
+        "share_backups_inserted": shares.inserted,
+    }
+    inserted = [*result.inserted_ids, *shares.inserted_ids]
     await acreate_markdown_artifact(
-        markdown=summary_markdown(counts, list(result.inserted_ids), scanned.unreadable),
+        markdown=summary_markdown(counts, inserted, unreadable),
         key=ARTIFACT_KEY,
         description="Backup rows re-created from the backup store",
     )

@@ -11,6 +11,8 @@ from flows.garbage import collect_store_garbage
 from flows.rebuild import rebuild_catalog
 from flows.reconcile import reconcile
 from flows.restore import restore_backup
+from flows.share_backups import create_share_backup, delete_share_backup, restore_share_backup
+from flows.shares import create_share, delete_share, manage_share
 from flows.snapshots import create_snapshot, delete_snapshot
 from flows.volumes import create_volume, delete_volume, manage_volume
 
@@ -28,4 +30,10 @@ FLOWS: tuple[Any, ...] = (
     reconcile,
     rebuild_catalog,
     collect_store_garbage,
+    create_share,
+    manage_share,
+    delete_share,
+    create_share_backup,
+    restore_share_backup,
+    delete_share_backup,
 )

@@ -60,11 +60,16 @@ class Service:
     log: Path
     fault_file: Path
     pid: int = 0  # the supervisor's
+    manila_url: str = ""
 
     @property
-    def ports(self) -> tuple[int, int]:
-        """(API port, Prefect port): to start again on the same ones."""
-        return int(urlsplit(self.url).port or 0), int(urlsplit(self.prefect_api).port or 0)
+    def ports(self) -> tuple[int, int, int]:
+        """(API port, Prefect port, Manila port): to start again on the same ones."""
+        return (
+            int(urlsplit(self.url).port or 0),
+            int(urlsplit(self.prefect_api).port or 0),
+            int(urlsplit(self.manila_url).port or 0),
+        )
 
 
 def _free_port() -> int:
@@ -91,7 +96,11 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 def run_env(
-    data_dir: Path, api_port: int, ui_port: int, extra_env: Mapping[str, str] | None = None
+    data_dir: Path,
+    api_port: int,
+    ui_port: int,
+    manila_port: int,
+    extra_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment `running` starts `safehold run` with (none of ours inherited)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SAFEHOLD_"))}
@@ -99,6 +108,7 @@ def run_env(
         SAFEHOLD_DATA_DIR=str(data_dir),
         SAFEHOLD_API_PORT=str(api_port),
         SAFEHOLD_UI_PORT=str(ui_port),
+        SAFEHOLD_MANILA_PORT=str(manila_port),
         SAFEHOLD_FAULT_FILE=str(data_dir / "faults.json"),
     )
     env.update(extra_env or {})
@@ -109,15 +119,15 @@ def run_env(
 def running(
     data_dir: Path,
     extra_env: Mapping[str, str] | None = None,
-    ports: tuple[int, int] | None = None,
+    ports: tuple[int, int, int] | None = None,
 ) -> Iterator[Service]:
     """`python -m deployments.cli run` as `make run` starts it, with its data in
-    ``data_dir``, on free ports (or ``ports``: API, Prefect), plus ``extra_env`` (e.g. an
+    ``data_dir``, on free ports (or ``ports``: API, Prefect, Manila), plus ``extra_env`` (e.g. an
     S3 store or a PostgreSQL catalog); SIGINT (then SIGKILL after 40 s) on exit."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    api_port, ui_port = ports or (_free_port(), _free_port())
+    api_port, ui_port, manila_port = ports or (_free_port(), _free_port(), _free_port())
     fault_file = data_dir / "faults.json"
-    env = run_env(data_dir, api_port, ui_port, extra_env)
+    env = run_env(data_dir, api_port, ui_port, manila_port, extra_env)
     log = data_dir / "safehold-run.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -131,7 +141,15 @@ def running(
     url = f"http://127.0.0.1:{api_port}"
     try:
         _wait_up(url + "/", proc, log)
-        yield Service(url, f"http://127.0.0.1:{ui_port}/api", data_dir, log, fault_file, proc.pid)
+        yield Service(
+            url,
+            f"http://127.0.0.1:{ui_port}/api",
+            data_dir,
+            log,
+            fault_file,
+            proc.pid,
+            f"http://127.0.0.1:{manila_port}",
+        )
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,9 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Alembic's command API keeps its context in module globals: two migrations in one
+# process (the Cinder and Manila apps start together) must not overlap.
+_MIGRATING = threading.Lock()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -44,6 +48,6 @@ def alembic_config() -> Config:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the catalog schema to `revision`; idempotent."""
     cfg = alembic_config()
-    with engine.begin() as conn:
+    with _MIGRATING, engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)

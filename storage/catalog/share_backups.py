@@ -35,6 +35,8 @@ SORT_KEYS = {
     "updated_at": "updated_at",
     "display_name": "name",
     "name": "name",
+    "description": "description",
+    "display_description": "description",
     "topic": "topic",
     "progress": "progress",
     "restore_progress": "restore_progress",
@@ -365,10 +367,24 @@ def finish_share_backup_delete(
 
 
 def reset_share_backup_status(*, session: Session, backup_id: str, status: str) -> ShareBackup:
-    """Admin override: any status Manila's reset_status accepts; InvalidRequest else."""
+    """Admin override: any status Manila's reset_status accepts; InvalidRequest else.
+
+    A backup reset out of creating or restoring lets go of the share its run held (to
+    available, or backup_restoring_error: a restore may have been partly applied)."""
     if status not in RESET_STATUSES:
         raise InvalidRequest(f"Invalid status: {status}")
     backup = get_share_backup(session=session, backup_id=backup_id)
+    if status != backup.status:
+        if backup.status == SB.CREATING:
+            _release(session, backup.share_id, SH.BACKUP_CREATING, SH.AVAILABLE)
+        elif backup.status == SB.RESTORING and backup.restore_share_id:
+            _release(
+                session,
+                backup.restore_share_id,
+                SH.BACKUP_RESTORING,
+                SH.BACKUP_RESTORING_ERROR,
+                fail_reason=f"the restore of backup {backup_id} was reset to {status}",
+            )
     backup.status = status
     return save_edit(session, backup)
 

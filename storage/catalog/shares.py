@@ -261,6 +261,16 @@ def reset_share_status(*, session: Session, share_id: str, status: str) -> Share
     return save_edit(session, share)
 
 
+def shares_overlapping(*, session: Session, path: Path) -> list[Share]:
+    """Every share whose tree is ``path``, lies inside it, or contains it."""
+    found = []
+    for share in session.exec(select(Share)):
+        tree = Path(share.path)
+        if tree == path or tree.is_relative_to(path) or path.is_relative_to(tree):
+            found.append(share)
+    return found
+
+
 def transitional_shares(*, session: Session) -> list[Share]:
     """Shares in a status some flow run is expected to move on from."""
     stmt = select(Share).where(col(Share.status).in_(list(lifecycle.SHARE_TRANSITIONAL)))

@@ -32,7 +32,12 @@ def test_prefect_binds_loopback_and_gets_no_secret(
 
     monkeypatch.setattr(supervisor.Supervisor, "spawn", spawn)
     settings = Settings(
-        data_dir=tmp_path, host="0.0.0.0", noauth_beyond_loopback=True, api_port=0, ui_port=0
+        data_dir=tmp_path,
+        host="0.0.0.0",
+        noauth_beyond_loopback=True,
+        api_port=0,
+        ui_port=0,
+        manila_port=0,
     )
     with pytest.raises(_Spawned):
         supervisor.run(settings)

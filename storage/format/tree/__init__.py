@@ -1,0 +1,36 @@
+"""Tree backups (shares): content-defined chunks in packs, plus a manifest written last.
+
+See docs/format.md, "Tree backups (shares)", for the normative description. Modules:
+``entries`` (what is recorded per path), ``walk`` (sorted, fd-relative walking, xattrs,
+sparse extents), ``chunking`` (FastCDC, sha256, zstd), ``packs`` (pack writer/reader),
+``manifest`` (encode/decode/verify), ``table`` and ``pipeline`` (the backup's chunk table
+and read pipeline), ``backup``, ``restore`` and ``release`` (delete).
+"""
+
+from __future__ import annotations
+
+from storage.format.tree.backup import TreeBackupResult, write_tree_backup
+from storage.format.tree.entries import Entry, Kind
+from storage.format.tree.manifest import (
+    TreeManifest,
+    TreeStats,
+    list_tree_manifests,
+    read_tree_manifest,
+    tree_manifest_exists,
+)
+from storage.format.tree.release import delete_tree_backup
+from storage.format.tree.restore import restore_tree_backup
+
+__all__ = [
+    "Entry",
+    "Kind",
+    "TreeBackupResult",
+    "TreeManifest",
+    "TreeStats",
+    "delete_tree_backup",
+    "list_tree_manifests",
+    "read_tree_manifest",
+    "restore_tree_backup",
+    "tree_manifest_exists",
+    "write_tree_backup",
+]
