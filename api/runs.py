@@ -17,8 +17,8 @@ from anyio import from_thread
 from sqlmodel import Session
 
 from api.launcher import DEPLOYMENT_NAMES, Launcher, LaunchError, RunState
-from storage.catalog import attach_flow_run, repair_after_run
-from storage.catalog.repair import Repairable
+from storage.catalog import Row, attach_flow_run, repair_after_run
+from storage.catalog.kinds import kind_of
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def launch(
     session: Session,
     runs: Runs,
     operation: str,
-    record: Repairable,
+    record: Row,
     parameters: dict[str, Any] | None = None,
 ) -> None:
     """Start the run driving `record`'s new transition and record its id on the row.
@@ -99,9 +99,9 @@ def launch(
     the orchestrator cannot take the run, the row goes to its failure status with the
     reason and LaunchError propagates (503): nothing stays half-done.
     """
-    kind = type(record).__name__.lower()
+    kind = kind_of(record).name
     if parameters is None:
-        parameters = {f"{kind}_id": record.id}
+        parameters = {kind_of(record).param: record.id}
     try:
         run_id = runs.start(
             operation,

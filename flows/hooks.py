@@ -15,7 +15,6 @@ from sqlmodel import Session
 
 from flows import context
 from storage import catalog
-from storage.catalog import share_backups, shares
 from storage.errors import StorageError
 from storage.sources import snapshot as copies
 
@@ -26,16 +25,26 @@ def _reason(flow_run: Any, state: Any) -> str:
     return catalog.run_end_reason(str(flow_run.id), state.type.value, state.message)
 
 
-def backup_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
-    """Fail the backup operation (and release its volumes) of a run that did not finish."""
-    backup_id = flow_run.parameters["backup_id"]
-    with context.session() as s:
-        reason = _reason(flow_run, state)
-        if catalog.fail_operation(
-            session=s, backup_id=backup_id, reason=reason, run_ids=(str(flow_run.id),)
-        ):
-            log.warning("backup %s: run %s ended %s", backup_id, flow_run.id, state.type.value)
-        _remove_temp_snapshot(s, backup_id)
+Hook = Callable[[Any, Any, Any], None]
+
+
+def run_ended(kind: str, after: Callable[[Session, str], None] | None = None) -> Hook:
+    """A state hook that fails the operation (and releases what it held) of a run of a
+    ``kind`` flow that did not finish, then calls ``after(session, record_id)``."""
+    declared = catalog.KINDS[kind]
+
+    def hook(_flow: Any, flow_run: Any, state: Any) -> None:
+        record_id = flow_run.parameters[declared.param]
+        with context.session() as s:
+            if declared.fail(s, record_id, _reason(flow_run, state), (str(flow_run.id),)):
+                log.warning(
+                    "%s %s: run %s ended %s", kind, record_id, flow_run.id, state.type.value
+                )
+            if after is not None:
+                after(s, record_id)
+
+    hook.__name__ = f"{kind}_run_ended"
+    return hook
 
 
 def _remove_temp_snapshot(session: Session, backup_id: str) -> None:
@@ -53,57 +62,17 @@ def _remove_temp_snapshot(session: Session, backup_id: str) -> None:
     catalog.forget_temp_snapshot(session=session, backup_id=backup_id)
 
 
-def snapshot_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
-    """Fail the snapshot operation of a run that did not finish."""
-    snapshot_id = flow_run.parameters["snapshot_id"]
-    with context.session() as s:
-        reason = _reason(flow_run, state)
-        if catalog.fail_snapshot(
-            session=s, snapshot_id=snapshot_id, reason=reason, run_ids=(str(flow_run.id),)
-        ):
-            log.warning("snapshot %s: run %s ended %s", snapshot_id, flow_run.id, state.type.value)
-
-
-def volume_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
-    """Fail the volume operation of a run that did not finish."""
-    volume_id = flow_run.parameters["volume_id"]
-    with context.session() as s:
-        reason = _reason(flow_run, state)
-        if catalog.fail_volume(
-            session=s, volume_id=volume_id, reason=reason, run_ids=(str(flow_run.id),)
-        ):
-            log.warning("volume %s: run %s ended %s", volume_id, flow_run.id, state.type.value)
-
-
-def share_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
-    """Fail the share operation of a run that did not finish."""
-    share_id = flow_run.parameters["share_id"]
-    with context.session() as s:
-        reason = _reason(flow_run, state)
-        if shares.fail_share(
-            session=s, share_id=share_id, reason=reason, run_ids=(str(flow_run.id),)
-        ):
-            log.warning("share %s: run %s ended %s", share_id, flow_run.id, state.type.value)
-
-
-def share_backup_run_ended(_flow: Any, flow_run: Any, state: Any) -> None:
-    """Fail the share backup operation (and release its share) of a run that did not finish."""
-    backup_id = flow_run.parameters["backup_id"]
-    with context.session() as s:
-        reason = _reason(flow_run, state)
-        if share_backups.fail_share_backup(
-            session=s, backup_id=backup_id, reason=reason, run_ids=(str(flow_run.id),)
-        ):
-            log.warning(
-                "share backup %s: run %s ended %s", backup_id, flow_run.id, state.type.value
-            )
-
-
-def on_every_bad_end(hook: Callable[[Any, Any, Any], None]) -> dict[str, Any]:
+def on_every_bad_end(hook: Hook) -> dict[str, Any]:
     """@flow keyword arguments that call `hook` however a run ends without finishing:
     failed, crashed or cancelled."""
     return {event: [hook] for event in ("on_failure", "on_crashed", "on_cancellation")}
 
+
+backup_run_ended = run_ended("backup", after=_remove_temp_snapshot)
+volume_run_ended = run_ended("volume")
+snapshot_run_ended = run_ended("snapshot")
+share_run_ended = run_ended("share")
+share_backup_run_ended = run_ended("share_backup")
 
 BACKUP_HOOKS = on_every_bad_end(backup_run_ended)
 VOLUME_HOOKS = on_every_bad_end(volume_run_ended)

@@ -14,16 +14,8 @@ from typing import Any
 from prefect.runtime import flow_run
 
 from flows import context
-from storage.catalog import Backup, Share, ShareBackup, Snapshot, Volume
+from storage.catalog import KINDS
 from storage.catalog.ownership import require_owned
-
-MODELS: dict[str, Any] = {
-    "backup": Backup,
-    "volume": Volume,
-    "snapshot": Snapshot,
-    "share": Share,
-    "share_backup": ShareBackup,
-}
 
 
 def current_runs(*acting_for: str | None) -> tuple[str, ...]:
@@ -37,7 +29,7 @@ def require(kind: str, record_id: str, statuses: Collection[str], run_ids: Colle
     with context.session() as s:
         return require_owned(
             session=s,
-            model=MODELS[kind],
+            model=KINDS[kind].model,
             record_id=record_id,
             statuses=statuses,
             run_ids=run_ids,

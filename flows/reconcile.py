@@ -15,30 +15,18 @@ from prefect import flow, get_client, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import PrefectClient
 from prefect.exceptions import ObjectNotFound
-from sqlmodel import Session
 
 from flows import context
 from flows.snapshot_tasks import sweep_temp_snapshots
 from storage import catalog
-from storage.catalog import share_backups, shares
-from storage.catalog.repair import Repairable
+from storage.catalog import Row
 
 log = logging.getLogger(__name__)
 GRACE = timedelta(minutes=5)
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 
 
-def _driving_run(session: Session, record: Repairable) -> str | None:
-    """The run expected to move `record` on: a backup's run holds a volume or share."""
-    holder: Repairable | None = None
-    if isinstance(record, catalog.Volume):
-        holder = catalog.backup_for_volume_run(session=session, volume=record)
-    elif isinstance(record, catalog.Share):
-        holder = share_backups.share_backup_for_run(session=session, share=record)
-    return (holder or record).flow_run_id
-
-
-async def _run_end(client: PrefectClient, record: Repairable, run_id: str | None) -> str | None:
+async def _run_end(client: PrefectClient, record: Row, run_id: str | None) -> str | None:
     """The reason to repair `record`, or None while its run may still move it on."""
     if run_id is None:
         waited = catalog.utcnow() - (record.updated_at or record.created_at)
@@ -57,16 +45,10 @@ async def repair_stuck_rows() -> int:
     """Move every orphaned transitional row to its terminal error state; idempotent."""
     repaired = 0
     with context.session() as s:
-        rows: list[Repairable] = [
-            *catalog.transitional_backups(session=s),
-            *catalog.transitional_volumes(session=s),
-            *catalog.transitional_snapshots(session=s),
-            *shares.transitional_shares(session=s),
-            *share_backups.transitional_share_backups(session=s),
-        ]
         async with get_client() as client:
-            for record in rows:
-                reason = await _run_end(client, record, _driving_run(s, record))
+            for record in catalog.transitional_rows(session=s):
+                run_id = catalog.driving_run(s, record)
+                reason = await _run_end(client, record, run_id)
                 if reason and catalog.repair_after_run(session=s, record=record, reason=reason):
                     log.warning("%s %s repaired: %s", type(record).__name__, record.id, reason)
                     repaired += 1

@@ -11,7 +11,7 @@ import logging
 
 from sqlmodel import Session
 
-from api.follow import settle_backups
+from api.follow import settle
 from api.launcher import LaunchError
 from api.runs import Runs, flow_name
 from storage import catalog
@@ -41,7 +41,7 @@ def settle_tree(*, session: Session, runs: Runs, backup_id: str, project_id: str
     """Repair members left deleting by a run that ended badly, so a new cascade may start."""
     plan = catalog.plan_cascade(session=session, backup_id=backup_id, project_id=project_id)
     rows = [catalog.get_backup(session=session, backup_id=member) for member in plan]
-    settle_backups(session=session, runs=runs, backups=rows)
+    settle(session=session, runs=runs, rows=rows)
 
 
 def start_cascade(*, session: Session, runs: Runs, backup_id: str, project_id: str | None) -> str:

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from api.auth import visible_project
 from api.deps import ContextDep, RunsDep, SessionDep
-from api.follow import settled_backup
+from api.follow import settled
 from api.views.reasons import shown_reason
 from storage.catalog import Backup, BackupStatus
 
@@ -46,7 +46,11 @@ def backup_progress(
     backup_id: str, context: ContextDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"progress": {...}}`; a run that ended badly is settled first, as in show."""
-    backup = settled_backup(
-        session=session, runs=runs, backup_id=backup_id, project_id=visible_project(context)
+    backup = settled(
+        session=session,
+        runs=runs,
+        model=Backup,
+        record_id=backup_id,
+        project_id=visible_project(context),
     )
     return {"progress": progress_view(backup, admin=context.is_admin)}

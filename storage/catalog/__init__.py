@@ -21,7 +21,6 @@ from storage.catalog.backups import (
     finish_backup_delete,
     get_backup,
     list_backups,
-    transitional_backups,
     update_progress,
 )
 from storage.catalog.cascade import (
@@ -41,6 +40,7 @@ from storage.catalog.export import (
     export_backup,
 )
 from storage.catalog.imports import NIL_VOLUME_ID, check_import, check_stored_data, import_backup
+from storage.catalog.kinds import KINDS, Kind, Row, driving_run, repair_after_run, transitional_rows
 from storage.catalog.models import (
     Backup,
     BackupStatus,
@@ -53,7 +53,7 @@ from storage.catalog.models import (
 )
 from storage.catalog.rebuild import RebuildResult, rebuild_backups
 from storage.catalog.records import backup_record
-from storage.catalog.repair import ENDED_BADLY, repair_after_run, run_end_reason
+from storage.catalog.repair import ENDED_BADLY, run_end_reason
 from storage.catalog.restores import begin_restore, finish_restore
 from storage.catalog.share_models import Share, ShareBackup, ShareBackupStatus, ShareStatus
 from storage.catalog.shared_data import DataRelease, data_ids, is_unread, plan_release
@@ -68,7 +68,6 @@ from storage.catalog.snapshots import (
     list_snapshots,
     reset_snapshot_status,
     set_snapshot_metadata,
-    transitional_snapshots,
     update_snapshot,
     update_snapshot_status,
 )
@@ -88,7 +87,6 @@ from storage.catalog.volumes import (
     list_volumes,
     reset_volume_status,
     set_volume_status,
-    transitional_volumes,
     volume_bytes,
 )
 
@@ -101,6 +99,9 @@ __all__ = [
     "ImportedRecord",
     "NIL_VOLUME_ID",
     "RebuildResult",
+    "KINDS",
+    "Kind",
+    "Row",
     "Share",
     "ShareBackup",
     "ShareBackupStatus",
@@ -162,7 +163,9 @@ __all__ = [
     "ready_to_delete",
     "rebuild_backups",
     "record_temp_snapshot",
+    "driving_run",
     "repair_after_run",
+    "transitional_rows",
     "reset_backup_status",
     "reset_snapshot_status",
     "reset_volume_status",
@@ -171,9 +174,6 @@ __all__ = [
     "select_parent",
     "set_snapshot_metadata",
     "set_volume_status",
-    "transitional_backups",
-    "transitional_snapshots",
-    "transitional_volumes",
     "update_backup",
     "update_progress",
     "update_snapshot",

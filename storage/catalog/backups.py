@@ -17,7 +17,7 @@ from storage.catalog.backup_filters import filter_clause
 from storage.catalog.cas import compare_and_set, require
 from storage.catalog.models import Backup, BackupStatus, Snapshot, Volume, VolumeStatus
 from storage.catalog.ownership import owner_where, owns, require_deleting
-from storage.catalog.paging import page
+from storage.catalog.paging import list_page
 from storage.catalog.rows import get_owned
 from storage.catalog.share_backups import note_progress
 from storage.catalog.share_models import Share, ShareBackup
@@ -156,15 +156,11 @@ def list_backups(
     offset: int = 0,
 ) -> tuple[list[Backup], int]:
     """One page of backups and the total matching count; InvalidRequest on bad keys."""
-    stmt = select(Backup)
-    if project_id is not None:
-        stmt = stmt.where(Backup.project_id == project_id)
-    for key, value in (filters or {}).items():
-        stmt = stmt.where(filter_clause(key, value))
-    return page(
+    return list_page(
         session,
-        stmt,
         Backup,
+        project_id=project_id,
+        clauses=[filter_clause(key, value) for key, value in (filters or {}).items()],
         sort_keys=SORT_KEYS,
         sort=sort,
         limit=limit,
@@ -349,12 +345,6 @@ def _fail_restore_target(session: Session, volume_id: str, reason: str) -> None:
     compare_and_set(
         session, Volume, volume_id, to=target, expected={volume.status}, fail_reason=reason
     )
-
-
-def transitional_backups(*, session: Session) -> list[Backup]:
-    """Backups in a status some flow run is expected to move on from."""
-    stmt = select(Backup).where(col(Backup.status).in_(list(lifecycle.BACKUP_TRANSITIONAL)))
-    return list(session.exec(stmt))
 
 
 def backup_for_volume_run(*, session: Session, volume: Volume) -> Backup | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlmodel import Session, SQLModel, col, func, select
@@ -59,3 +59,35 @@ def _order_by(
     # A stable tiebreak keeps markers meaningful when keys collide.
     clauses.append(col(getattr(model, "id")).desc())  # noqa: B009
     return clauses
+
+
+def list_page(
+    session: Session,
+    model: type[T],
+    *,
+    project_id: str | None,
+    clauses: Iterable[Any],
+    sort_keys: Mapping[str, str],
+    sort: Sequence[tuple[str, str]],
+    limit: int | None,
+    marker: str | None = None,
+    offset: int = 0,
+) -> tuple[list[T], int]:
+    """One page of ``model``'s rows of a project (all projects when None) that meet every
+    clause, and the total matching count; InvalidRequest/RecordNotFound as ``page``."""
+    table: Any = model
+    stmt = select(model)
+    if project_id is not None:
+        stmt = stmt.where(table.project_id == project_id)
+    for clause in clauses:
+        stmt = stmt.where(clause)
+    return page(
+        session,
+        stmt,
+        model,
+        sort_keys=sort_keys,
+        sort=sort,
+        limit=limit,
+        marker=marker,
+        offset=offset,
+    )

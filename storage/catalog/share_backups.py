@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from storage.catalog import lifecycle
 from storage.catalog.cas import compare_and_set, require
 from storage.catalog.ownership import owner_where, owns, require_deleting
-from storage.catalog.paging import page
+from storage.catalog.paging import list_page
 from storage.catalog.rows import get_owned, save_edit
 from storage.catalog.share_models import Share, ShareBackup, ShareBackupStatus, ShareStatus
 from storage.catalog.shares import get_share, hold_share
@@ -142,19 +142,14 @@ def list_share_backups(
     offset: int = 0,
 ) -> tuple[list[ShareBackup], int]:
     """One page of share backups and the total count; InvalidRequest on bad keys."""
-    stmt = select(ShareBackup)
-    if project_id is not None:
-        stmt = stmt.where(ShareBackup.project_id == project_id)
-    for key, value in (filters or {}).items():
-        stmt = stmt.where(_filter(key, value))
-    return page(
+    return list_page(
         session,
-        stmt,
         ShareBackup,
+        project_id=project_id,
+        clauses=[_filter(key, value) for key, value in (filters or {}).items()],
         sort_keys=SORT_KEYS,
         sort=sort,
         limit=limit,
-        marker=None,
         offset=offset,
     )
 
@@ -387,14 +382,6 @@ def reset_share_backup_status(*, session: Session, backup_id: str, status: str) 
             )
     backup.status = status
     return save_edit(session, backup)
-
-
-def transitional_share_backups(*, session: Session) -> list[ShareBackup]:
-    """Share backups in a status some flow run is expected to move on from."""
-    stmt = select(ShareBackup).where(
-        col(ShareBackup.status).in_(list(lifecycle.SHARE_BACKUP_TRANSITIONAL))
-    )
-    return list(session.exec(stmt))
 
 
 def share_backup_for_run(*, session: Session, share: Share) -> ShareBackup | None:

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, func, select
 from storage.catalog import lifecycle
 from storage.catalog.cas import compare_and_set, require
 from storage.catalog.ownership import owner_where, owns, require_owned
-from storage.catalog.paging import page
+from storage.catalog.paging import list_page
 from storage.catalog.rows import get_owned, save_edit
 from storage.catalog.share_models import Share, ShareBackup, ShareBackupStatus, ShareStatus
 from storage.errors import InvalidRequest, InvalidStatus
@@ -99,19 +99,14 @@ def list_shares(
     offset: int = 0,
 ) -> tuple[list[Share], int]:
     """One page of shares and the total count; InvalidRequest on bad keys."""
-    stmt = select(Share)
-    if project_id is not None:
-        stmt = stmt.where(Share.project_id == project_id)
-    for key, value in (filters or {}).items():
-        stmt = stmt.where(_filter(key, value))
-    return page(
+    return list_page(
         session,
-        stmt,
         Share,
+        project_id=project_id,
+        clauses=[_filter(key, value) for key, value in (filters or {}).items()],
         sort_keys=SORT_KEYS,
         sort=sort,
         limit=limit,
-        marker=None,
         offset=offset,
     )
 
@@ -269,12 +264,6 @@ def shares_overlapping(*, session: Session, path: Path) -> list[Share]:
         if tree == path or tree.is_relative_to(path) or path.is_relative_to(tree):
             found.append(share)
     return found
-
-
-def transitional_shares(*, session: Session) -> list[Share]:
-    """Shares in a status some flow run is expected to move on from."""
-    stmt = select(Share).where(col(Share.status).in_(list(lifecycle.SHARE_TRANSITIONAL)))
-    return list(session.exec(stmt))
 
 
 def backups_running_on(*, session: Session, share_id: str) -> int:

@@ -18,7 +18,7 @@ from storage.catalog import lifecycle
 from storage.catalog.cas import compare_and_set, require
 from storage.catalog.models import Snapshot, SnapshotStatus, Volume, VolumeStatus
 from storage.catalog.ownership import owner_where, owns, require_deleting
-from storage.catalog.paging import page
+from storage.catalog.paging import list_page
 from storage.catalog.rows import get_owned, save_edit
 from storage.catalog.volumes import get_volume
 from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
@@ -116,15 +116,11 @@ def list_snapshots(
     `filters` match columns exactly (`availability_zone` is the volume's); every
     `metadata` item must be in the snapshot's metadata; None filters nothing.
     """
-    stmt = select(Snapshot)
-    if project_id is not None:
-        stmt = stmt.where(Snapshot.project_id == project_id)
-    for clause in _filter_clauses(filters or {}, metadata or {}, consumes_quota):
-        stmt = stmt.where(clause)
-    return page(
+    return list_page(
         session,
-        stmt,
         Snapshot,
+        project_id=project_id,
+        clauses=_filter_clauses(filters or {}, metadata or {}, consumes_quota),
         sort_keys=SORT_KEYS,
         sort=sort,
         limit=limit,
@@ -322,12 +318,6 @@ def finish_snapshot_delete(
     if snapshot is not None:
         session.delete(snapshot)
         session.commit()
-
-
-def transitional_snapshots(*, session: Session) -> list[Snapshot]:
-    """Snapshots in a status their own flow run is expected to move on from."""
-    stmt = select(Snapshot).where(col(Snapshot.status).in_(list(lifecycle.SNAPSHOT_TRANSITIONAL)))
-    return list(session.exec(stmt))
 
 
 def hold_for_backup(

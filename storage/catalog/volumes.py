@@ -199,9 +199,3 @@ def delete_volume_row(*, session: Session, volume_id: str, run_ids: Collection[s
 def volume_bytes(volume: Volume) -> int:
     """The volume's size in bytes as the catalog knows it."""
     return volume.size * GIB
-
-
-def transitional_volumes(*, session: Session) -> list[Volume]:
-    """Volumes in a status some flow run is expected to move on from."""
-    stmt = select(Volume).where(col(Volume.status).in_(list(lifecycle.VOLUME_TRANSITIONAL)))
-    return list(session.exec(stmt))

@@ -63,7 +63,7 @@ def _restore(client: Any, backup: Any, *target: str) -> None:
     assert done.restore_progress == "100"
 
 
-def test_every_entry_kind_round_trips_into_the_source_share(m80: Any) -> None:
+def test_every_entry_kind_round_trips_into_the_source_and_another_share(m80: Any, m91: Any) -> None:
     share, root = _share(m80)
     build_every_kind(root)
     before = walk(root)
@@ -79,9 +79,23 @@ def test_every_entry_kind_round_trips_into_the_source_share(m80: Any) -> None:
     assert share.status == "available"
     assert walk(root) == before
     assert allocated(root / "sparse.img") < 16 * 1024 * 1024 < GIB
+    # From 2.91 into another share, whose own files go.
+    target, target_root = _share(m91, name="target")
+    (target_root / "junk").write_text("removed by the restore")
+    _restore(m91, backup, target.id)
+    assert walk(target_root) == before
+    assert walk(root) == before
 
 
-def test_incremental_backups_restore_on_their_own_after_the_full_is_deleted(m80: Any) -> None:
+def _packed(service: Service, share_id: str, backup_id: str) -> int:
+    """Bytes of the packs the backup wrote itself (the file:// store under the data dir)."""
+    packs = service.data_dir / "backups" / "shares" / share_id / "packs"
+    return sum(p.stat().st_size for p in packs.glob(f"{backup_id}-*"))
+
+
+def test_incrementals_restore_on_their_own_and_full_can_be_forced(
+    m80: Any, service: Service
+) -> None:
     share, root = _share(m80)
     for i in range(50):
         (root / f"file-{i:03d}.txt").write_text(f"file {i}\n" * (100 + i))
@@ -90,60 +104,37 @@ def test_incremental_backups_restore_on_their_own_after_the_full_is_deleted(m80:
     (root / "file-049.txt").unlink()
     state = walk(root)
     incremental = _backup(m80, share, name="incremental")
+    forced = _backup(m80, share, name="forced", backup_options={"full": "true"})
+    # Stored: the incremental only the changed file, the forced full everything again.
+    stored = {b.name: _packed(service, share.id, b.id) for b in (full, incremental, forced)}
+    assert 0 < stored["incremental"] < stored["full"] // 10
+    assert stored["forced"] >= stored["full"] * 0.9
     m80.share_backups.delete(full)
     wait_gone(m80, full.id)
     for path in root.iterdir():
         path.unlink()
     _restore(m80, incremental)
     assert walk(root) == state
+    (root / "file-000.txt").write_text("after the forced full\n")
+    _restore(m80, forced)
+    assert walk(root) == state
 
 
-def test_a_forced_full_backup_has_no_parent_and_restores(m80: Any) -> None:
-    share, root = _share(m80)
-    (root / "a.txt").write_text("a\n")
-    _backup(m80, share)
-    full = _backup(m80, share, backup_options={"full": "true"})
-    (root / "a.txt").write_text("changed\n")
-    _restore(m80, full)
-    assert (root / "a.txt").read_text() == "a\n"
-
-
-def test_restore_into_another_share_from_2_91(m91: Any) -> None:
-    source, source_root = _share(m91, name="source")
-    build_every_kind(source_root)
-    before = walk(source_root)
-    backup = _backup(m91, source)
-    target, target_root = _share(m91, name="target")
-    (target_root / "junk").write_text("removed by the restore")
-    _restore(m91, backup, target.id)
-    assert walk(target_root) == before
-    assert walk(source_root) == before
-
-
-def test_backup_list_update_reset_and_delete(m80: Any) -> None:
-    share, root = _share(m80)
-    (root / "x").write_text("x")
-    backup = _backup(m80, share, name="listed")
-    listed = m80.share_backups.list(search_opts={"share_id": share.id})
+def test_backup_admin_actions_refusals_and_share_delete(m80: Any, service: Service) -> None:
+    small, small_root = _share(m80, size=1)
+    m80.shares.update(small, display_name="renamed")
+    assert m80.shares.get(small.id).name == "renamed"
+    big, big_root = _share(m80, size=3)
+    (big_root / "x").write_text("x")
+    backup = _backup(m80, big, name="listed")
+    listed = m80.share_backups.list(search_opts={"share_id": big.id})
     assert [b.id for b in listed] == [backup.id]
     m80.share_backups.update(backup, name="renamed", description="new words")
     shown = m80.share_backups.get(backup.id)
     assert (shown.name, shown.description) == ("renamed", "new words")
-    m80.share_backups.reset_status(backup, "error")
-    assert m80.share_backups.get(backup.id).status == "error"
-    m80.share_backups.delete(backup)
-    wait_gone(m80, backup.id)
-
-
-def test_share_update_delete_and_bad_requests(m80: Any, service: Service) -> None:
-    share, root = _share(m80, size=1)
-    m80.shares.update(share, display_name="renamed")
-    assert m80.shares.get(share.id).name == "renamed"
-    (root / "big").write_bytes(b"x")
-    backup = _backup(m80, _share(m80, size=3)[0])
     with pytest.raises(manila_exc.BadRequest):  # onto a smaller share
-        manila(service, "2.91").share_backups.restore(backup.id, share.id)
-    assert m80.shares.get(share.id).status == "available"  # nothing changed
+        manila(service, "2.91").share_backups.restore(backup.id, small.id)
+    assert m80.shares.get(small.id).status == "available"  # nothing changed
     with pytest.raises(manila_exc.NotFound):
         m80.share_backups.get("00000000-0000-0000-0000-000000000000")
     other = manila_client.Client(
@@ -153,9 +144,13 @@ def test_share_update_delete_and_bad_requests(m80: Any, service: Service) -> Non
     )
     with pytest.raises(manila_exc.NotFound):  # another project's backup
         other.share_backups.get(backup.id)
-    m80.shares.delete(share)
-    wait_share_gone(m80, share.id)
-    assert not root.exists()
+    m80.share_backups.reset_status(backup, "error")
+    assert m80.share_backups.get(backup.id).status == "error"
+    m80.share_backups.delete(backup)
+    wait_gone(m80, backup.id)
+    m80.shares.delete(small)
+    wait_share_gone(m80, small.id)
+    assert not small_root.exists()
 
 
 def wait_gone(client: Any, backup_id: str) -> None:

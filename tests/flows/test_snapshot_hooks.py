@@ -104,7 +104,7 @@ def test_reconcile_judges_a_held_volume_by_the_backups_run(
     flow_catalog.refresh(vol)
     # The volume's own (create-volume) run is long COMPLETED; the backup's is RUNNING.
     client: Any = _Client({volume_run: "COMPLETED", backup_run: "RUNNING"})
-    run_id = reconcile._driving_run(flow_catalog, vol)
+    run_id = catalog.driving_run(flow_catalog, vol)
     assert run_id == backup_run
     assert asyncio.run(reconcile._run_end(client, vol, run_id)) is None
     client.states[backup_run] = "CRASHED"

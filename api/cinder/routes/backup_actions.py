@@ -20,12 +20,12 @@ from api.cinder.schemas import BackupResetStatus, BackupUpdateBody, parse_value,
 from api.cinder.views.backups import backup_summary
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, VersionDep, ViewDep
 from api.faults import Fault
-from api.follow import settled_backup
+from api.follow import settled
 from api.microversion import APIVersion
 from api.runs import Runs, launch
 from api.stored import committed
 from storage import catalog
-from storage.catalog import BackupStatus
+from storage.catalog import Backup, BackupStatus
 from storage.catalog.lifecycle import BACKUP_TRANSITIONAL
 from storage.settings import Settings
 
@@ -107,7 +107,7 @@ def backup_action(
 def _settle(session: Session, runs: Runs, backup_id: str) -> None:
     # A run that already died is recorded as such (its own fail_reason, the volume it
     # held released) before the override looks at the status.
-    settled_backup(session=session, runs=runs, backup_id=backup_id, project_id=None)
+    settled(session=session, runs=runs, model=Backup, record_id=backup_id, project_id=None)
 
 
 def _live_run(session: Session, backup_id: str) -> str | None:

@@ -17,9 +17,10 @@ from api.cinder.cascade import cascade_delete
 from api.cinder.schemas import BackupCreateBody, RestoreBody, RestoreTarget, reject_unless
 from api.cinder.views.backups import backup_detail, backup_summary
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
-from api.follow import settle_backups, settled_backup
+from api.follow import settle, settled
 from api.runs import launch
 from storage import catalog
+from storage.catalog import Backup
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def list_backups_detail(
 ) -> dict[str, Any]:
     """`{"backups": [detail]}`; statuses follow their flow runs."""
     page = backup_page(request, context, view, session)
-    settle_backups(session=session, runs=runs, backups=page.rows)
+    settle(session=session, runs=runs, rows=page.rows)
     items = [backup_detail(b, view) for b in page.rows]
     return page.body(request.url, "backups", items, view.version)
 
@@ -90,8 +91,12 @@ def show_backup(
     backup_id: str, context: ContextDep, view: ViewDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"backup": detail}`; 404 for a backup of another project."""
-    backup = settled_backup(
-        session=session, runs=runs, backup_id=backup_id, project_id=visible_project(context)
+    backup = settled(
+        session=session,
+        runs=runs,
+        model=Backup,
+        record_id=backup_id,
+        project_id=visible_project(context),
     )
     return {"backup": backup_detail(backup, view)}
 
@@ -110,7 +115,9 @@ def delete_backup(
     """
     project = visible_project(context)
     # A crashed run must not keep the backup "deleting" forever: settle before guarding.
-    current = settled_backup(session=session, runs=runs, backup_id=backup_id, project_id=project)
+    current = settled(
+        session=session, runs=runs, model=Backup, record_id=backup_id, project_id=project
+    )
     if cascade_delete(
         session=session, runs=runs, backup=current, project_id=project, asked=cascade
     ):
@@ -132,7 +139,9 @@ def restore_backup(
 ) -> dict[str, Any]:
     """202 `{"restore": {backup_id, volume_id, volume_name}}`; a new volume unless named."""
     target = body.restore or RestoreTarget()
-    settled_backup(session=session, runs=runs, backup_id=backup_id, project_id=context.project_id)
+    settled(
+        session=session, runs=runs, model=Backup, record_id=backup_id, project_id=context.project_id
+    )
     backup, volume = catalog.begin_restore(
         session=session,
         backup_id=backup_id,

@@ -27,7 +27,7 @@ from api.cinder.snapshot_schemas import (
 from api.cinder.views.snapshots import snapshot_detail, snapshot_summary
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
 from api.faults import Fault
-from api.follow import run_is_live, settle_snapshots, settled_snapshot
+from api.follow import run_is_live, settle, settled
 from api.microversion import APIVersion
 from api.runs import Runs, launch
 from storage import catalog
@@ -102,7 +102,7 @@ def list_snapshots_detail(
 ) -> dict[str, Any]:
     """`{"snapshots": [detail]}`; statuses follow their flow runs."""
     page = snapshot_page(request, context, view.version, session)
-    settle_snapshots(session=session, runs=runs, snapshots=page.rows)
+    settle(session=session, runs=runs, rows=page.rows)
     items = [snapshot_detail(s, view, extended=True) for s in page.rows]
     return page.body(request.url, "snapshots", items, view.version)
 
@@ -118,8 +118,12 @@ def show_snapshot(
     snapshot_id: str, context: ContextDep, view: ViewDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"snapshot": detail}`; 404 for a snapshot of another project."""
-    snapshot = settled_snapshot(
-        session=session, runs=runs, snapshot_id=snapshot_id, project_id=visible_project(context)
+    snapshot = settled(
+        session=session,
+        runs=runs,
+        model=Snapshot,
+        record_id=snapshot_id,
+        project_id=visible_project(context),
     )
     return {"snapshot": snapshot_detail(snapshot, view, extended=True)}
 
@@ -162,7 +166,7 @@ def _begin_delete(
 ) -> None:
     project = visible_project(context)
     # A crashed run must not keep the snapshot "creating" forever: settle before guarding.
-    settled_snapshot(session=session, runs=runs, snapshot_id=snapshot_id, project_id=project)
+    settled(session=session, runs=runs, model=Snapshot, record_id=snapshot_id, project_id=project)
     snapshot = catalog.begin_snapshot_delete(
         session=session, snapshot_id=snapshot_id, project_id=project, force=force
     )
@@ -214,8 +218,8 @@ def _update_status(
     deleting/error_deleting), owner or admin; a live run of its own keeps the status."""
     spec = parse_value(SnapshotStatusUpdate, value, "os-update_snapshot_status")
     project = visible_project(context)
-    snapshot = settled_snapshot(
-        session=session, runs=runs, snapshot_id=snapshot_id, project_id=project
+    snapshot = settled(
+        session=session, runs=runs, model=Snapshot, record_id=snapshot_id, project_id=project
     )
     live = snapshot.status in SNAPSHOT_TRANSITIONAL and run_is_live(
         runs=runs, run_id=snapshot.flow_run_id

@@ -28,7 +28,7 @@ from api.cinder.views.volumes import VOLUME_TYPE, VOLUME_TYPE_ID, volume_detail,
 from api.cinder.volume_attachments import ACTIONS as ATTACHMENT_ACTIONS
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
 from api.faults import Fault
-from api.follow import settle_volumes, settled_volume
+from api.follow import settle, settled
 from api.listing import parse_bool
 from api.microversion import APIVersion
 from api.runs import launch
@@ -130,7 +130,7 @@ def list_volumes_detail(
 ) -> dict[str, Any]:
     """`{"volumes": [detail]}`; statuses follow their flow runs."""
     volumes = _listed(request, context, session)
-    settle_volumes(session=session, runs=runs, volumes=volumes)
+    settle(session=session, runs=runs, rows=volumes)
     found = catalog.attachments_of(session=session, volume_ids=[v.id for v in volumes])
     return {
         "volumes": [
@@ -144,8 +144,12 @@ def show_volume(
     volume_id: str, context: ContextDep, view: ViewDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"volume": detail}`; 404 for a volume of another project."""
-    volume = settled_volume(
-        session=session, runs=runs, volume_id=volume_id, project_id=visible_project(context)
+    volume = settled(
+        session=session,
+        runs=runs,
+        model=Volume,
+        record_id=volume_id,
+        project_id=visible_project(context),
     )
     found = catalog.attachments_of(session=session, volume_ids=[volume.id])
     return {
@@ -159,7 +163,7 @@ def delete_volume(
 ) -> Response:
     """202, empty; 400 unless the volume is available or in an error status."""
     project = visible_project(context)
-    settled_volume(session=session, runs=runs, volume_id=volume_id, project_id=project)
+    settled(session=session, runs=runs, model=Volume, record_id=volume_id, project_id=project)
     volume = catalog.begin_volume_delete(session=session, volume_id=volume_id, project_id=project)
     logger.info("volume %s: deleting", volume.id)
     launch(session=session, runs=runs, operation="delete_volume", record=volume)

@@ -17,13 +17,13 @@ from api.actions import no_such_action, one_action
 from api.auth import Context, require_admin
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
 from api.faults import Fault
-from api.manila.follow import settled_share
+from api.follow import settled
 from api.manila.microversion import NOT_FOUND, request_version
 from api.manila.routes.shares import check_protocol, check_share_type, refuse_busy
 from api.manila.schemas import ShareManage, ShareManageBody, StatusValue, parse_value
 from api.manila.views import share_detail
 from api.runs import Runs, launch
-from storage.catalog import ShareStatus, shares
+from storage.catalog import Share, ShareStatus, shares
 from storage.errors import InvalidRequest
 from storage.settings import Settings
 from storage.sources.confine import confined_directory
@@ -129,7 +129,9 @@ def share_action(
 
 
 def _unmanage(share_id: str, session: Session, runs: Runs) -> None:
-    refuse_busy(settled_share(session=session, runs=runs, share_id=share_id, project_id=None))
+    refuse_busy(
+        settled(session=session, runs=runs, model=Share, record_id=share_id, project_id=None)
+    )
     share = shares.begin_share_delete(
         session=session, share_id=share_id, project_id=None, unmanage=True
     )
@@ -140,7 +142,7 @@ def _unmanage(share_id: str, session: Session, runs: Runs) -> None:
 def _reset_status(
     share_id: str, status: str, context: Context, session: Session, runs: Runs
 ) -> None:
-    current = settled_share(session=session, runs=runs, share_id=share_id, project_id=None)
+    current = settled(session=session, runs=runs, model=Share, record_id=share_id, project_id=None)
     previous = current.status
     live = current.flow_run_id if previous in _OWN_RUN and previous != status else None
     share = shares.reset_share_status(session=session, share_id=share_id, status=status)

@@ -18,13 +18,13 @@ from api.actions import no_such_action, one_action
 from api.auth import Context, require_admin, visible_project
 from api.deps import ContextDep, RunsDep, SessionDep
 from api.faults import Fault
-from api.manila.follow import settled_share
+from api.follow import settled
 from api.manila.microversion import request_version, require_share_backups
 from api.manila.routes.share_backups import known_backup
 from api.manila.schemas import RestoreTarget, StatusValue, parse_value
 from api.microversion import APIVersion
 from api.runs import Runs, launch
-from storage.catalog import share_backups
+from storage.catalog import Share, share_backups
 from storage.catalog.lifecycle import SHARE_BACKUP_TRANSITIONAL
 from storage.errors import RecordNotFound, ResourceBusy
 
@@ -95,8 +95,12 @@ def _restore(
     backup = known_backup(session, runs, backup_id, project)
     # A run that died holding the target must not keep it busy: settle it first.
     try:
-        settled_share(
-            session=session, runs=runs, share_id=target or backup.share_id, project_id=project
+        settled(
+            session=session,
+            runs=runs,
+            model=Share,
+            record_id=target or backup.share_id,
+            project_id=project,
         )
     except RecordNotFound:
         raise Fault(404, f"No share exists with ID {target or backup.share_id}.") from None

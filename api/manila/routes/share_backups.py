@@ -15,7 +15,7 @@ from sqlmodel import Session
 from api.auth import Context, visible_project
 from api.deps import ContextDep, RunsDep, SessionDep, ViewDep
 from api.faults import Fault
-from api.manila.follow import settle_share_backups, settled_share, settled_share_backup
+from api.follow import settle, settled
 from api.manila.listing import parse_query
 from api.manila.microversion import require_share_backups
 from api.manila.schemas import ShareBackupCreate, ShareBackupUpdate, parse_value
@@ -56,8 +56,12 @@ def known_backup(
 ) -> ShareBackup:
     """The backup as its run left it; 404 in Manila's words when missing or another's."""
     try:
-        return settled_share_backup(
-            session=session, runs=runs, backup_id=backup_id, project_id=project_id
+        return settled(
+            session=session,
+            runs=runs,
+            model=ShareBackup,
+            record_id=backup_id,
+            project_id=project_id,
         )
     except RecordNotFound:
         raise Fault(404, f"No backup exists with ID {backup_id}.") from None
@@ -66,8 +70,12 @@ def known_backup(
 def source_share(session: Session, runs: Runs, share_id: str, context: Context) -> Share:
     """The share a backup request names; 400 (Manila) when missing or another project's."""
     try:
-        return settled_share(
-            session=session, runs=runs, share_id=share_id, project_id=visible_project(context)
+        return settled(
+            session=session,
+            runs=runs,
+            model=Share,
+            record_id=share_id,
+            project_id=visible_project(context),
         )
     except RecordNotFound:
         raise Fault(400, f"No share exists with ID {share_id}.") from None
@@ -108,7 +116,6 @@ def create_share_backup(
         runs=runs,
         operation="create_share_backup",
         record=backup,
-        parameters={"backup_id": backup.id},
     )
     return {"share_backup": backup_detail(backup, view)}
 
@@ -141,7 +148,7 @@ def list_share_backups(
 ) -> dict[str, Any]:
     """`{"share_backups": [{id, name, share_id, status}]}`; 400 for an unknown share_id."""
     rows = _listed(request, context, session, runs)
-    settle_share_backups(session=session, runs=runs, backups=rows)
+    settle(session=session, runs=runs, rows=rows)
     return {"share_backups": [backup_summary(b) for b in rows]}
 
 
@@ -151,7 +158,7 @@ def list_share_backups_detail(
 ) -> dict[str, Any]:
     """`{"share_backups": [detail]}`; statuses follow their flow runs."""
     rows = _listed(request, context, session, runs)
-    settle_share_backups(session=session, runs=runs, backups=rows)
+    settle(session=session, runs=runs, rows=rows)
     return {"share_backups": [backup_detail(b, view) for b in rows]}
 
 
@@ -206,6 +213,5 @@ def delete_share_backup(
         runs=runs,
         operation="delete_share_backup",
         record=backup,
-        parameters={"backup_id": backup.id},
     )
     return Response(status_code=202)

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from api.auth import Context, visible_project
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
 from api.faults import Fault
-from api.manila.follow import settle_shares, settled_share
+from api.follow import settle, settled
 from api.manila.listing import parse_query
 from api.manila.schemas import ShareCreate, ShareCreateBody, ShareUpdateBody
 from api.manila.views import SHARE_TYPE_ID, SHARE_TYPE_NAME, share_detail, share_summary
@@ -132,7 +132,7 @@ def list_shares_detail(
 ) -> dict[str, Any]:
     """`{"shares": [detail]}`; statuses follow their flow runs."""
     rows = _listed(request, context, session)
-    settle_shares(session=session, runs=runs, shares=rows)
+    settle(session=session, runs=runs, rows=rows)
     return {"shares": [share_detail(s, view) for s in rows]}
 
 
@@ -141,8 +141,12 @@ def show_share(
     share_id: str, context: ContextDep, view: ViewDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"share": detail}`; 404 for another project's share."""
-    share = settled_share(
-        session=session, runs=runs, share_id=share_id, project_id=visible_project(context)
+    share = settled(
+        session=session,
+        runs=runs,
+        model=Share,
+        record_id=share_id,
+        project_id=visible_project(context),
     )
     return {"share": share_detail(share, view)}
 
@@ -187,7 +191,9 @@ def delete_share(
     """202, empty; 409 while a backup or restore holds it, 400 from other busy statuses.
     Its backups are kept."""
     project = visible_project(context)
-    refuse_busy(settled_share(session=session, runs=runs, share_id=share_id, project_id=project))
+    refuse_busy(
+        settled(session=session, runs=runs, model=Share, record_id=share_id, project_id=project)
+    )
     share = shares.begin_share_delete(session=session, share_id=share_id, project_id=project)
     logger.info("share %s: deleting", share.id)
     launch(session=session, runs=runs, operation="delete_share", record=share)

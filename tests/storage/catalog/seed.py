@@ -50,3 +50,8 @@ def every_row(session: Session) -> list[dict[str, Any]]:
     for model in (Volume, Snapshot, Backup, VolumeAttachment):
         found.extend(sorted((r.model_dump() for r in session.exec(select(model))), key=str))
     return found
+
+
+def transitional_of(model: type[Any], session: Session) -> list[Any]:
+    """The rows of ``model`` some flow run is expected to move on (catalog.transitional_rows)."""
+    return [row for row in catalog.transitional_rows(session=session) if isinstance(row, model)]

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from storage import catalog
 from storage.catalog import Backup
 from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
-from tests.storage.catalog.seed import P, Q, make_volume
+from tests.storage.catalog.seed import P, Q, make_volume, transitional_of
 
 
 def test_volume_round_trip_and_isolation(session: Session, tmp_path: Path) -> None:
@@ -169,8 +169,8 @@ def test_progress_and_transitional_queries(session: Session, tmp_path: Path) -> 
     catalog.update_progress(session=session, model=Backup, record_id=b.id, done=5, total=9)
     session.refresh(b)
     assert (b.progress_done, b.progress_total) == (5, 9)
-    assert [x.id for x in catalog.transitional_backups(session=session)] == [b.id]
-    assert [x.id for x in catalog.transitional_volumes(session=session)] == [vol.id]
+    assert [x.id for x in transitional_of(catalog.Backup, session)] == [b.id]
+    assert [x.id for x in transitional_of(catalog.Volume, session)] == [vol.id]
     assert catalog.repair_after_run(session=session, record=vol, reason="gone")
     session.refresh(b)
-    assert b.status == "error" and catalog.transitional_volumes(session=session) == []
+    assert b.status == "error" and transitional_of(catalog.Volume, session) == []

@@ -15,7 +15,7 @@ from sqlmodel import Session, SQLModel
 from storage import catalog
 from storage.catalog import Snapshot, SnapshotStatus, Volume, lifecycle
 from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
-from tests.storage.catalog.seed import P, Q, every_row, make_volume
+from tests.storage.catalog.seed import P, Q, every_row, make_volume, transitional_of
 
 
 def _snapshot(
@@ -251,7 +251,7 @@ def test_delete_guard(
 def test_failures_and_repair(session: Session, tmp_path: Path) -> None:
     vol = make_volume(session, tmp_path)
     creating = _snapshot(session, tmp_path, vol, available=False)
-    assert [s.id for s in catalog.transitional_snapshots(session=session)] == [creating.id]
+    assert [s.id for s in transitional_of(catalog.Snapshot, session)] == [creating.id]
     assert catalog.repair_after_run(session=session, record=creating, reason="run crashed")
     assert not catalog.fail_snapshot(session=session, snapshot_id=creating.id, reason="again")
     session.refresh(creating)
