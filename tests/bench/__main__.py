@@ -5,6 +5,10 @@ Environment:
   SAFEHOLD_BENCH_DIR            parent of the temporary work dir (default /tmp)
   SAFEHOLD_BENCH_SKIP_SERVICE=1 skip the orchestration-latency part (no `safehold run`)
   SAFEHOLD_BENCH_KEEP=1         keep the work dir (image, repositories) afterwards
+  SAFEHOLD_BENCH_SKIP_SHARES=1  skip the share (directory tree) section
+  SAFEHOLD_BENCH_ONLY=shares    run only the share section (results: bench-results/shares.json)
+  SAFEHOLD_BENCH_TREE_MIB       size of the share section's "mixed" tree in MiB (default 700)
+  SAFEHOLD_BENCH_SMALL_FILES    files in the share section's "small" tree (default 100000)
 """
 
 from __future__ import annotations
@@ -20,10 +24,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench import data, hardware, incremental, latency, peers, report, safehold_bench
+from tests.bench import (
+    data,
+    hardware,
+    incremental,
+    latency,
+    peers,
+    report,
+    safehold_bench,
+    shares,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench-results" / "latest.json"
+SHARE_RESULTS = ROOT / "bench-results" / "shares.json"
+ONLY = ("shares",)
 
 NOTES = [
     "one run per tool, wall clock; the page cache is dropped before every timed backup and "
@@ -67,24 +82,52 @@ def _safehold(image: data.Image, workdir: Path) -> dict[str, Any]:
 
 
 def main() -> int:
+    only = os.environ.get("SAFEHOLD_BENCH_ONLY", "").strip()
+    if only and only not in ONLY:
+        print(f"SAFEHOLD_BENCH_ONLY={only!r}: unknown section (known: {', '.join(ONLY)})")
+        return 2
     size = int(os.environ.get("SAFEHOLD_BENCH_SIZE_MIB", "1024")) * data.MIB
     parent = Path(os.environ.get("SAFEHOLD_BENCH_DIR") or tempfile.gettempdir())
     parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="safehold-bench-", dir=parent))
     print(f"work dir {workdir}", flush=True)
     try:
-        results = run(size, workdir)
+        results = run_shares_only(workdir) if only == "shares" else run(size, workdir)
     finally:
         if _env_flag("SAFEHOLD_BENCH_KEEP"):
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    report.derive(results)
-    print(report.render(results))
-    print(incremental.render(results.get("incremental", {})))
-    report.write_json(results, RESULTS)
-    print(f"\nresults written to {RESULTS}")
-    return 0
+    if only != "shares":
+        report.derive(results)
+        print(report.render(results))
+        print(incremental.render(results.get("incremental", {})))
+    print(shares.render(results["shares"]))
+    path = SHARE_RESULTS if only == "shares" else RESULTS
+    report.write_json(results, path)
+    print(f"\nresults written to {path}")
+    errors = shares.failed(results["shares"])
+    for error in errors:
+        print(f"SHARE SECTION FAILURE: {error.splitlines()[0][:300]}")
+    return 1 if errors else 0
+
+
+def _shares(workdir: Path) -> dict[str, Any]:
+    if _env_flag("SAFEHOLD_BENCH_SKIP_SHARES"):
+        print("* share section skipped (SAFEHOLD_BENCH_SKIP_SHARES=1)")
+        return {"skipped": "skipped: SAFEHOLD_BENCH_SKIP_SHARES=1"}
+    return _section(
+        "share backups (safehold, restic, borg on directory trees)", lambda: shares.run(workdir)
+    )
+
+
+def run_shares_only(workdir: Path) -> dict[str, Any]:
+    """Only the share section (SAFEHOLD_BENCH_ONLY=shares)."""
+    return {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "shares": _shares(workdir),
+    }
 
 
 def run(size: int, workdir: Path) -> dict[str, Any]:
@@ -115,6 +158,7 @@ def run(size: int, workdir: Path) -> dict[str, Any]:
         print("* orchestration latency skipped (SAFEHOLD_BENCH_SKIP_SERVICE=1)")
     else:
         lat = _section("orchestration latency (safehold run)", lambda: latency.run(workdir))
+    share_results = _shares(workdir)
     return {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
@@ -133,6 +177,7 @@ def run(size: int, workdir: Path) -> dict[str, Any]:
         "tools": tools,
         "latency": lat,
         "incremental": incr,
+        "shares": share_results,
         "notes": NOTES,
     }
 

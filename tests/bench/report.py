@@ -168,3 +168,153 @@ def write_json(results: dict[str, Any], path: Path) -> None:
     """Write the results as indented JSON (directories created as needed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+
+
+# --- share section (tests/bench/shares.py) ---------------------------------------------
+
+_SHARE_STEPS = ("full", "incremental", "restore")
+
+
+def _mib(value: float | None) -> str:
+    return "-" if value is None else f"{value / MIB:.1f}"
+
+
+def _step(tool: dict[str, Any], step: str, key: str) -> Any:
+    return tool.get(step, {}).get(key)
+
+
+def _share_row(name: str, tool: dict[str, Any]) -> str:
+    verified = "yes" if "restore" in tool else ("FAILED" if "error" in tool else "-")
+    return (
+        f"  {name:<9}{_num(_step(tool, 'full', 'seconds'), '{:.2f}'):>8}"
+        f"{_num(_step(tool, 'full', 'mb_s')):>8}{_num(_step(tool, 'full', 'objects'), '{:,}'):>9}"
+        f"{_mib(_step(tool, 'full', 'stored_bytes')):>9}"
+        f"{_num(_step(tool, 'incremental', 'seconds'), '{:.2f}'):>9}"
+        f"{_num(_step(tool, 'incremental', 'objects'), '{:,}'):>8}"
+        f"{_mib(_step(tool, 'incremental', 'stored_bytes')):>8}"
+        f"{_num(_step(tool, 'incremental', 'stored_vs_changed'), '{:.2f}'):>7}"
+        f"{_num(_step(tool, 'restore', 'seconds'), '{:.2f}'):>10}"
+        f"{_num(_step(tool, 'restore', 'mb_s')):>8}  {verified}"
+    )
+
+
+def _share_table(tools: dict[str, Any]) -> list[str]:
+    head = (
+        f"  {'tool':<9}{'full s':>8}{'MB/s':>8}{'objects':>9}{'MiB':>9}"
+        f"{'incr s':>9}{'objects':>8}{'MiB':>8}{'/chg':>7}{'restore s':>10}{'MB/s':>8}  verified"
+    )
+    lines = [head, "  " + "-" * (len(head) - 2)]
+    for name in TOOLS:
+        tool = tools.get(name, {})
+        if "skipped" in tool:
+            lines.append(f"  {name:<9}skipped: {tool['skipped'].splitlines()[0][:150]}")
+        else:
+            lines.append(_share_row(name, tool))
+    for name in TOOLS:
+        tool = tools.get(name, {})
+        if "error" in tool:
+            lines.append(f"  !! {name} FAILED: {tool['error']}")
+            tail = tool.get("log_tail", "").splitlines()[-15:]
+            lines += [f"     | {line[:160]}" for line in tail]
+    return lines
+
+
+def _share_ratio_lines(ratios: dict[str, dict[str, float | None]]) -> list[str]:
+    lines = []
+    for peer, r in ratios.items():
+        speeds = ", ".join(f"{s} {_num(r[f'{s}_speed'], '{:.2f}x')}" for s in _SHARE_STEPS)
+        lines.append(
+            f"  safehold/{peer:<7} speed: {speeds}; stored: full "
+            f"{_num(r['full_stored'], '{:.2f}x')}, incr/changed "
+            f"{_num(r['incremental_stored_vs_changed'], '{:.2f}x')}"
+        )
+    return lines
+
+
+def _flow_summary(runs: list[dict[str, Any]] | None) -> str:
+    if not runs:
+        return "no flow run found"
+    if "error" in runs[0]:
+        return str(runs[0]["error"])
+    queued = runs[0].get("queued_seconds")
+    ran = sum(r.get("run_seconds") or 0.0 for r in runs)
+    tasks: dict[str, float] = {}
+    for r in runs:
+        for name, seconds in r.get("task_seconds", {}).items():
+            tasks[name] = tasks.get(name, 0.0) + seconds
+    top = sorted(tasks.items(), key=lambda kv: -kv[1])[:2]
+    split = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in top)
+    return f"queued {_num(queued)} s + ran {ran:.1f} s ({split})"
+
+
+def _safehold_detail(tool: dict[str, Any]) -> list[str]:
+    parts = [
+        f"{step} {_flow_summary(tool[step].get('flow_runs'))}"
+        for step in _SHARE_STEPS
+        if step in tool
+    ]
+    lines = [f"  safehold flow runs: {part}" for part in parts]
+    for step in ("full", "incremental"):
+        st = tool.get(step, {}).get("manifest_stats", {})
+        if "bytes_read" in st:
+            lines.append(
+                f"  safehold {step} manifest: read {st['bytes_read'] / MIB:.1f} MiB, reused "
+                f"{st['bytes_reused'] / MIB:.1f} MiB unread; chunks {st['chunks_new']:,} new, "
+                f"{st['chunks_deduplicated']:,} deduplicated; {st['packs_written']} packs"
+            )
+    api = [
+        f"{step} {_mib(tool[step]['api_stored_bytes'])} MiB"
+        for step in ("full", "incremental")
+        if tool.get(step, {}).get("api_stored_bytes") is not None
+    ]
+    if api:
+        lines.append(f"  safehold API stored_bytes: {', '.join(api)}")
+    return lines
+
+
+def _share_tree_lines(name: str, tree: dict[str, Any]) -> list[str]:
+    t, c = tree["tree"], tree["change"]
+    kinds = sorted(t["bytes_by_kind"].items(), key=lambda kv: -kv[1])
+    mix = ", ".join(f"{kind} {nbytes / t['bytes']:.0%}" for kind, nbytes in kinds)
+    return [
+        "",
+        f"Tree {name!r}: {t['bytes'] / MIB:.1f} MiB in {t['files']:,} files, {t['dirs']:,} dirs, "
+        f"{t['symlinks']} symlinks (seed {t['seed']}, generated in {t['generate_seconds']:.1f} s)",
+        f"  bytes by kind: {mix}",
+        f"  change: {c['files_changed']:,} of {c['files_before']:,} files ({c['rewritten']} "
+        f"rewritten, {c['patched']} patched in place, {c['appended']} appended, "
+        f"{c['deleted']} deleted, {c['added']} added): {c['changed_bytes'] / MIB:.2f} MiB "
+        f"written, {c['deleted_bytes'] / MIB:.2f} MiB deleted",
+        *_share_table(tree["tools"]),
+        *_share_ratio_lines(tree["ratios"]),
+        *_safehold_detail(tree["tools"].get("safehold", {})),
+    ]
+
+
+def render_shares(result: dict[str, Any]) -> str:
+    """The share section: one table per tree, ratios, Safehold's flow-run split, notes."""
+    if "trees" not in result:
+        return f"\nshare backups: {result.get('error') or result.get('skipped') or 'not run'}"
+    svc = result.get("service", {})
+    if "startup_seconds" in svc:
+        service = f"service start-up {svc['startup_seconds']:.1f} s, data in {svc['data_dir']}"
+    else:
+        service = f"not run: {svc.get('skipped', '?')}"
+        for name, tail in svc.get("log_tails", {}).items():
+            service += f"\n  --- {name} (tail)\n" + "\n".join(
+                f"  | {line[:160]}" for line in tail.splitlines()[-12:]
+            )
+    cache = "worked" if result.get("cache_drop") else "NOT possible (numbers may be warm-cache)"
+    lines = [
+        "",
+        "Share backups: directory trees (Safehold: Manila API call until 'available')",
+        f"  safehold {service}",
+        f"  page-cache drop before each timed step: {cache}; 1-min load average "
+        f"{result['loadavg_start']:.2f} at start, {result['loadavg_end']:.2f} at end",
+        "  columns: full / incremental backup (objects and MiB the step added to the store), "
+        "/chg = incremental MiB over changed MiB, restore of the incremental (MB/s of the tree)",
+    ]
+    for name, tree in result["trees"].items():
+        lines += _share_tree_lines(name, tree)
+    lines += ["", "Share notes", *[f"  - {note}" for note in result.get("notes", [])]]
+    return "\n".join(lines)
