@@ -37,7 +37,7 @@ from storage.format.tree.manifest import (
     tree_manifest_exists,
 )
 from storage.format.tree.packs import MIN_PACK_SIZE, PackWriter
-from storage.format.tree.pipeline import Counters, FileRead, Pipeline
+from storage.format.tree.pipeline import SMALL_FILE, Counters, FileRead, Pipeline
 from storage.format.tree.table import ChunkTable
 from storage.format.tree.walk import (
     Found,
@@ -247,13 +247,9 @@ class _Run:
                 self.counters.hardlinks += 1
                 return _entry(found.path, Kind.HARDLINK, st, target=first)
             flags = FLAG_LINKED
-        if found.path == b"":
-            xattrs = read_xattrs(found.dir_fd)
-        else:
-            proc_path = entry_path(found.dir_fd, found.name)
-            xattrs = read_xattrs(proc_path) if proc_path is not None else ()
         if kind == Kind.FILE:
-            return self._file(found, flags, xattrs)
+            return self._file(found, flags)
+        xattrs = self._xattrs(found)
         extra: dict[str, Any] = {}
         if kind == Kind.DIR:
             self.counters.directories += 1
@@ -266,9 +262,15 @@ class _Run:
                 extra["rdev"] = st.st_rdev
         return _entry(found.path, kind, st, flags=flags, xattrs=xattrs, **extra)
 
-    def _file(
-        self, found: Found, flags: int, xattrs: tuple[tuple[bytes, bytes], ...]
-    ) -> Entry | FileRead | None:
+    @staticmethod
+    def _xattrs(found: Found) -> tuple[tuple[bytes, bytes], ...]:
+        """The xattrs of a walked path (by name: files being read use their fd instead)."""
+        if found.path == b"":
+            return read_xattrs(found.dir_fd)
+        proc_path = entry_path(found.dir_fd, found.name)
+        return read_xattrs(proc_path) if proc_path is not None else ()
+
+    def _file(self, found: Found, flags: int) -> Entry | FileRead | None:
         """A regular file: reused from the parent, empty, or opened to be read."""
         st = found.st
         same = self._parent_files.match(found.path, st)
@@ -276,10 +278,12 @@ class _Run:
             self.counters.files += 1
             self.counters.bytes_reused += st.st_size
             self._tracker.advance(st.st_size)
-            runs = self.table.copy_runs(same.runs)
+            runs = self.table.copy_raw_runs(same)
+            xattrs = self._xattrs(found)
             return _entry(found.path, Kind.FILE, st, flags=flags, xattrs=xattrs, runs=runs)
         if st.st_size == 0:
             self.counters.files += 1
+            xattrs = self._xattrs(found)
             return _entry(found.path, Kind.FILE, st, flags=flags, xattrs=xattrs)
         try:
             fd = os.open(found.name, _FILE_FLAGS, dir_fd=found.dir_fd)
@@ -298,6 +302,9 @@ class _Run:
                 self._vanished(found, "was replaced before it was read")
                 return None
             extents = data_extents(fd, before.st_size, before.st_blocks)
+            small = before.st_size <= min(SMALL_FILE, self._params.span)
+            # A small file's worker reads its xattrs through the fd (see pipeline).
+            xattrs = () if small else read_xattrs(fd)
         except BaseException:
             os.close(fd)
             raise
@@ -308,7 +315,7 @@ class _Run:
             for start, end in extents
             for offset in range(start, end, span)
         ]
-        return FileRead(found.path, fd, before, flags, xattrs, deque(spans))
+        return FileRead(found.path, fd, before, flags, xattrs, deque(spans), small=small)
 
     def _vanished(self, found: Found, why: str) -> None:
         """Skip a file that went away; a later link to its inode becomes the first path."""
@@ -374,29 +381,36 @@ def _entry(path: bytes, kind: Kind, st: os.stat_result, **fields: Any) -> Entry:
 
 
 class _ParentCursor:
-    """The parent's entries, walked forward in step with the (same-ordered) new walk."""
+    """The parent's entries, walked forward in step with the (same-ordered) new walk.
+
+    Works on the parent's raw entry arrays (verified when the parent was decoded):
+    building Entry objects for every parent path would cost more than the match itself.
+    """
 
     def __init__(self, parent: TreeManifest | None) -> None:
-        self._entries = parent.iter_entries() if parent is not None else iter(())
-        self._current = next(self._entries, None)
+        self._arrays = parent.iter_arrays() if parent is not None else iter(())
+        self._current: list[Any] | None = next(self._arrays, None)
         self._trusted_before = parent.started_ns - RACY_NS if parent is not None else 0
 
-    def match(self, path: bytes, st: os.stat_result) -> Entry | None:
-        """The parent's entry for ``path`` if it is the same unchanged regular file."""
-        while self._current is not None and self._current.path < path:
-            self._current = next(self._entries, None)
-        entry = self._current
-        if entry is None or entry.path != path or entry.kind != Kind.FILE:
+    def match(self, path: bytes, st: os.stat_result) -> list[list[Any]] | None:
+        """The parent's raw runs for ``path`` if it is the same unchanged regular file."""
+        current = self._current
+        while current is not None and current[0] < path:
+            current = next(self._arrays, None)
+        self._current = current
+        if current is None or current[0] != path or current[1] != Kind.FILE:
             return None
-        if entry.flags & FLAG_CHANGED:
+        _path, _kind, _mode, _uid, _gid, mtime_ns, ctime_ns, ino, size, flags, _x, runs = current
+        if flags & FLAG_CHANGED:
             return None  # its stored content may be torn: read it again
-        if entry.ctime_ns >= self._trusted_before:
+        if ctime_ns >= self._trusted_before:
             return None  # racy: changed too close to the parent's look at it
-        if (entry.size, entry.mtime_ns, entry.ctime_ns, entry.ino) != (
+        if (size, mtime_ns, ctime_ns, ino) != (
             st.st_size,
             st.st_mtime_ns,
             st.st_ctime_ns,
             st.st_ino,
         ):
             return None
-        return entry
+        runs_: list[list[Any]] = runs
+        return runs_

@@ -159,17 +159,42 @@ def _xattrs(value: Any) -> Xattrs:
     return tuple(pairs)
 
 
+_U64 = (1 << 64) - 1
+_U32 = (1 << 32) - 1
+_I63 = (1 << 63) - 1
+_KINDS = tuple(Kind)
+
+
 def _runs(value: Any, chunk_count: int) -> tuple[Run, ...]:
     if type(value) is not list:
         raise ValueError("file entry runs are not an array")
     runs = []
+    top = chunk_count - 1
     for run in value:
         if type(run) is not list or len(run) < 2:
             raise ValueError("file entry run is not [offset, index, ...]")
-        offset = _int(run[0], "run offset")
-        indices = tuple(_int(i, "chunk index", 0, chunk_count - 1) for i in run[1:])
+        offset = run[0]
+        if type(offset) is not int or not 0 <= offset <= _U64:
+            _int(offset, "run offset")
+        indices = tuple(run[1:])
+        # Fast path: every index an in-range int (min/max over ints); else name the culprit.
+        if not all(type(i) is int for i in indices) or min(indices) < 0 or max(indices) > top:
+            for i in indices:
+                _int(i, "chunk index", 0, top)
         runs.append((offset, indices))
     return tuple(runs)
+
+
+def _check_ints(array: list[Any]) -> None:
+    """Name the first out-of-range integer field of an entry array (ValueError)."""
+    _int(array[2], "mode", 0, 0o7777)
+    _int(array[3], "uid", 0, _U32)
+    _int(array[4], "gid", 0, _U32)
+    _int(array[5], "mtime_ns", -(1 << 63), _I63)
+    _int(array[6], "ctime_ns", -(1 << 63), _I63)
+    _int(array[7], "ino")
+    _int(array[8], "size", 0, _I63)
+    _int(array[9], "flags", 0, _KNOWN_FLAGS)
 
 
 def entry_from_array(array: Any, chunk_count: int) -> Entry:
@@ -179,33 +204,61 @@ def entry_from_array(array: Any, chunk_count: int) -> Entry:
     """
     if type(array) is not list or len(array) != ENTRY_FIELDS:
         raise ValueError("entry is not an array of 12 fields")
-    path = _bytes(array[0], "path")
-    check_path(path)
-    kind = Kind(_int(array[1], "kind", 0, _MAX_KIND))
-    flags = _int(array[9], "flags", 0, _KNOWN_FLAGS)
-    extra = array[11]
-    fields: dict[str, Any] = {}
+    path, kind_value, mode, uid, gid, mtime, ctime, ino, size, flags, xattrs, extra = array
+    if type(path) is not bytes:
+        _bytes(path, "path")
+    if path:
+        wrapped = b"/" + path + b"/"  # an empty, "." or ".." component shows as below
+        if b"\0" in path or b"//" in wrapped or b"/./" in wrapped or b"/../" in wrapped:
+            check_path(path)
+    if type(kind_value) is not int or not 0 <= kind_value <= _MAX_KIND:
+        _int(kind_value, "kind", 0, _MAX_KIND)
+    kind = _KINDS[kind_value]
+    if not (
+        type(mode) is int
+        and type(uid) is int
+        and type(gid) is int
+        and type(mtime) is int
+        and type(ctime) is int
+        and type(ino) is int
+        and type(size) is int
+        and type(flags) is int
+        and 0 <= mode <= 0o7777
+        and 0 <= uid <= _U32
+        and 0 <= gid <= _U32
+        and -(1 << 63) <= mtime <= _I63
+        and -(1 << 63) <= ctime <= _I63
+        and 0 <= ino <= _U64
+        and 0 <= size <= _I63
+        and 0 <= flags <= _KNOWN_FLAGS
+    ):
+        _check_ints(array)
+    pairs: Xattrs = _xattrs(xattrs) if xattrs else ()
+    if type(xattrs) is not list:
+        raise ValueError("entry xattrs are not an array")
     if kind == Kind.FILE:
-        fields["runs"] = _runs(extra, chunk_count)
-    elif kind in (Kind.SYMLINK, Kind.HARDLINK):
-        fields["target"] = _bytes(extra, "target")
-        if not fields["target"] or b"\0" in fields["target"]:
+        return Entry(
+            path,
+            kind,
+            mode,
+            uid,
+            gid,
+            mtime,
+            ctime,
+            ino,
+            size,
+            flags,
+            pairs,
+            runs=_runs(extra, chunk_count),
+        )
+    target = b""
+    rdev = 0
+    if kind in (Kind.SYMLINK, Kind.HARDLINK):
+        target = _bytes(extra, "target")
+        if not target or b"\0" in target:
             raise ValueError(f"entry {path[:80]!r} has an empty or NUL-holding target")
     elif kind in (Kind.CHAR, Kind.BLOCK):
-        fields["rdev"] = _int(extra, "rdev")
+        rdev = _int(extra, "rdev")
     elif extra is not None:
         raise ValueError(f"entry {path[:80]!r} of kind {kind.name} carries extra data")
-    return Entry(
-        path=path,
-        kind=kind,
-        mode=_int(array[2], "mode", 0, 0o7777),
-        uid=_int(array[3], "uid", 0, (1 << 32) - 1),
-        gid=_int(array[4], "gid", 0, (1 << 32) - 1),
-        mtime_ns=_int(array[5], "mtime_ns", -(1 << 63), (1 << 63) - 1),
-        ctime_ns=_int(array[6], "ctime_ns", -(1 << 63), (1 << 63) - 1),
-        ino=_int(array[7], "ino"),
-        size=_int(array[8], "size", 0, (1 << 63) - 1),
-        flags=flags,
-        xattrs=_xattrs(array[10]),
-        **fields,
-    )
+    return Entry(path, kind, mode, uid, gid, mtime, ctime, ino, size, flags, pairs, target, rdev)

@@ -7,7 +7,7 @@ new chunks into packs (deterministic pack contents) and emits each finished entr
 
 Memory is bounded: spans are submitted only while fewer than ``workers * 8`` are in flight
 and their bytes stay under ``(workers + 2) * span`` (a worker holds one span's bytes; a
-finished span holds only the stored forms of its new chunks); at most 64 files are open
+finished span holds only the stored forms of its new chunks); at most 256 files are open
 and 4096 entries wait to be collected; the pack writer buffers at most two packs.
 """
 
@@ -26,13 +26,21 @@ from storage.format.tree.chunking import CHUNK_COMPRESSED, ChunkParams, SpanResu
 from storage.format.tree.entries import FLAG_CHANGED, Entry, Kind, Xattrs
 from storage.format.tree.packs import PackWriter
 from storage.format.tree.table import ChunkTable
+from storage.format.tree.walk import read_xattrs
 from storage.layout import pack_name
 
 log = logging.getLogger(__name__)
 
-MAX_OPEN_FILES = 64
+MAX_OPEN_FILES = 256
 MAX_PENDING_ENTRIES = 4096
 UNITS_PER_WORKER = 8
+# Files of at most SMALL_FILE bytes (and at most one span) are read whole by one worker
+# call, batched: up to BATCH_FILES of them or BATCH_BYTES per pool task. The worker also
+# takes the "after" fstat, reads the xattrs through the fd and closes the file, so the
+# walking thread makes fewer syscalls (each one a GIL hand-off) and submits fewer tasks.
+SMALL_FILE = 256 << 10
+BATCH_FILES = 32
+BATCH_BYTES = 1 << 20
 
 
 @dataclass
@@ -67,10 +75,17 @@ class FileRead:
     run_end: int = -1
     data_bytes: int = 0
     eof_at: int | None = None
+    small: bool = False  # read in a batch (see SMALL_FILE); spans stay empty
+    placed: bool = False  # a small file's chunks were placed
+    batch: SmallBatch | None = None
+    results: list[tuple[SpanResult, int, int]] = field(default_factory=list)
+    after: os.stat_result | None = None
 
     @property
     def collected(self) -> bool:
         """True once every span was submitted and collected."""
+        if self.small:
+            return self.placed
         return not self.spans and not self.futures
 
     def add_chunk(self, offset: int, length: int, index: int) -> None:
@@ -81,6 +96,16 @@ class FileRead:
             self.runs.append((offset, [index]))
         self.run_end = offset + length
         self.data_bytes += length
+
+
+@dataclass(eq=False)
+class SmallBatch:
+    """Small files read by one pool task: (file, its spans) each, and their bytes."""
+
+    files: list[tuple[FileRead, list[tuple[int, int]]]] = field(default_factory=list)
+    size: int = 0
+    future: Future[None] | None = None
+    released: bool = False
 
 
 class Pipeline:
@@ -112,12 +137,13 @@ class Pipeline:
         self._abort = threading.Event()
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="safehold-chunk")
         self._pending: deque[Entry | FileRead] = deque()
-        self._queue: deque[FileRead] = deque()  # files with spans to submit, walk order
+        self._queue: deque[FileRead | SmallBatch] = deque()  # work to submit, walk order
         self._max_units = workers * UNITS_PER_WORKER
         self._max_bytes = (workers + 2) * params.span
         self._units = 0
         self._bytes = 0
         self._open = 0
+        self._batch = SmallBatch()  # small files gathered, not yet queued
 
     def _halt(self) -> bool:
         """What workers poll between chunks: the caller's stop or this pipeline's abort."""
@@ -128,12 +154,46 @@ class Pipeline:
         self._pending.append(item)
         if isinstance(item, FileRead):
             self._open += 1
-            if item.spans:
+            if item.small:
+                item.batch = self._batch
+                self._batch.files.append((item, list(item.spans)))
+                item.spans.clear()
+                self._batch.size += item.before.st_size
+                if len(self._batch.files) >= BATCH_FILES or self._batch.size >= BATCH_BYTES:
+                    self._close_batch()
+            elif item.spans:
+                self._close_batch()  # keep the queue in walk order
                 self._queue.append(item)
         self._pump()
         self._collect_ready()
         while len(self._pending) > MAX_PENDING_ENTRIES or self._open > MAX_OPEN_FILES:
             self._collect_step()
+
+    def _close_batch(self) -> None:
+        """Queue the small files gathered so far as one pool task."""
+        if self._batch.files:
+            self._queue.append(self._batch)
+            self._batch = SmallBatch()
+
+    def _read_batch(self, batch: SmallBatch) -> None:
+        """Pool task: read, chunk and close each small file (fstat "after", xattrs)."""
+        for item, spans in batch.files:
+            for start, length in spans:
+                result = encode_span(
+                    item.fd,
+                    start,
+                    length,
+                    params=self._params,
+                    level=self._level,
+                    known=self._table.known,
+                    halt=self._halt,
+                )
+                item.results.append((result, start, length))
+            after = os.fstat(item.fd)
+            item.xattrs = read_xattrs(item.fd)
+            os.close(item.fd)
+            item.fd = -1
+            item.after = after
 
     def finish(self) -> None:
         """Collect everything still pending (blocking)."""
@@ -154,6 +214,16 @@ class Pipeline:
         """Submit queued spans in walk order while the in-flight budget allows (always one)."""
         while self._queue:
             item = self._queue[0]
+            if isinstance(item, SmallBatch):
+                if self._units and (
+                    self._units >= self._max_units or self._bytes + item.size > self._max_bytes
+                ):
+                    return
+                self._queue.popleft()
+                item.future = self._pool.submit(self._read_batch, item)
+                self._units += 1
+                self._bytes += item.size
+                continue
             start, length = item.spans[0]
             if self._units and (
                 self._units >= self._max_units or self._bytes + length > self._max_bytes
@@ -180,7 +250,13 @@ class Pipeline:
         """Collect, without blocking, whatever the head of the queue has finished."""
         while self._pending:
             head = self._pending[0]
-            if isinstance(head, FileRead):
+            if isinstance(head, FileRead) and head.small:
+                if not head.placed:
+                    assert head.batch is not None
+                    if head.batch.future is None or not head.batch.future.done():
+                        return
+                    self._take_small(head)
+            elif isinstance(head, FileRead):
                 while head.futures and head.futures[0][0].done():
                     self._take(head)
                 if not head.collected:
@@ -190,6 +266,9 @@ class Pipeline:
     def _collect_step(self) -> None:
         """Make progress on the head item, blocking on its next span if need be."""
         head = self._pending[0]
+        if isinstance(head, FileRead) and head.small and not head.placed:
+            self._take_small(head)
+            return
         if isinstance(head, FileRead) and not head.collected:
             if not head.futures:
                 self._pump()  # nothing is in flight, so the head's next span goes now
@@ -206,6 +285,32 @@ class Pipeline:
             self._units -= 1
             self._bytes -= length
         self._pump()
+        self._place(item, result, start, length)
+
+    def _take_small(self, item: FileRead) -> None:
+        """Wait for the batch holding a small file, then place its chunks."""
+        batch = item.batch
+        assert batch is not None
+        if batch is self._batch:
+            self._close_batch()
+        if batch.future is None:
+            self._pump()  # the head's batch is the oldest queued work: it goes now
+        assert batch.future is not None
+        try:
+            batch.future.result()  # raises what the worker raised
+        finally:
+            if not batch.released:
+                batch.released = True
+                self._units -= 1
+                self._bytes -= batch.size
+        self._pump()
+        for result, start, length in item.results:
+            self._place(item, result, start, length)
+        item.results.clear()
+        item.placed = True
+
+    def _place(self, item: FileRead, result: SpanResult, start: int, length: int) -> None:
+        """Record one span's chunks: dedup, or into a pack; in walk order."""
         self._counters.bytes_read += result.read
         if result.read < length and item.eof_at is None:
             item.eof_at = start + result.read  # the file shrank while it was read
@@ -232,12 +337,16 @@ class Pipeline:
 
     def _finish_file(self, item: FileRead) -> Entry:
         """fstat "after", close, and build the entry; flags a file that changed meanwhile."""
-        try:
-            after = os.fstat(item.fd)
-        finally:
-            os.close(item.fd)
-            item.fd = -1
+        if item.after is not None:  # a small file: the worker took it and closed the fd
+            after = item.after
             self._open -= 1
+        else:
+            try:
+                after = os.fstat(item.fd)
+            finally:
+                os.close(item.fd)
+                item.fd = -1
+                self._open -= 1
         before = item.before
         size = before.st_size if item.eof_at is None else min(before.st_size, item.eof_at)
         flags = item.flags

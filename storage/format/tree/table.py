@@ -7,9 +7,15 @@ list, so the new manifest names every pack it needs and restores on its own.
 
 from __future__ import annotations
 
+import struct
+from typing import Any
+
 from storage.format.tree.chunking import CHUNK_ROW
 from storage.format.tree.entries import Run
 from storage.format.tree.manifest import TreeManifest
+
+_ROW = CHUNK_ROW.size
+_PACK = struct.Struct("<I")  # the pack index field, right after the 32-byte sha256
 
 
 class ChunkTable:
@@ -24,6 +30,7 @@ class ChunkTable:
         self.pack_names: list[str] = []
         self.pack_sizes: list[int] = []
         self._pack_slot: dict[str, int] = {}
+        self._parent_slots: dict[int, int] = {}  # parent pack index -> slot here
 
     def known(self, sha256: bytes) -> bool:
         """True if a chunk with this id is stored already (here or in the parent).
@@ -43,20 +50,35 @@ class ChunkTable:
 
     def copy_parent(self, parent_row: int) -> int:
         """The row index of the parent's row ``parent_row`` here, copying it the first time."""
-        assert self._parent is not None
-        row = self._parent.chunk(parent_row)
-        index = self._index.get(row.sha256)
+        parent = self._parent
+        assert parent is not None
+        rows = parent.chunk_rows
+        at = parent_row * _ROW
+        sha = rows[at : at + 32]
+        index = self._index.get(sha)
         if index is not None:
             return index
-        slot = self._slot(self._parent.pack_names[row.pack], self._parent.pack_sizes[row.pack])
-        return self._append(row.sha256, slot, row.offset, row.stored_len, row.raw_len, row.flags)
+        (pack,) = _PACK.unpack_from(rows, at + 32)
+        slot = self._parent_slots.get(pack)
+        if slot is None:
+            slot = self._slot(parent.pack_names[pack], parent.pack_sizes[pack])
+            self._parent_slots[pack] = slot
+        index = len(self._index)
+        self.rows += sha
+        self.rows += _PACK.pack(slot)
+        self.rows += rows[at + 36 : at + _ROW]  # offset, lengths and flags as they are
+        self._index[sha] = index
+        return index
 
     def copy_runs(self, runs: tuple[Run, ...]) -> tuple[Run, ...]:
         """A parent file's runs with their chunk indices mapped into this table."""
-        return tuple(
-            (offset, tuple(self.copy_parent(index) for index in indices))
-            for offset, indices in runs
-        )
+        copy = self.copy_parent
+        return tuple((offset, tuple(copy(index) for index in indices)) for offset, indices in runs)
+
+    def copy_raw_runs(self, runs: list[list[Any]]) -> tuple[Run, ...]:
+        """Like copy_runs, for the raw (verified) ``[[offset, index, ...], ...]`` form."""
+        copy = self.copy_parent
+        return tuple((run[0], tuple([copy(index) for index in run[1:]])) for run in runs)
 
     def add_new(
         self, sha256: bytes, pack: str, offset: int, stored_len: int, raw_len: int, flags: int
