@@ -11,6 +11,8 @@ from sqlmodel import Session, select
 from deployments.cli import main
 from storage import catalog
 from storage.catalog import Backup
+from storage.catalog.records import share_backup_record
+from storage.format import tree
 from storage.layout import manifest_key
 from storage.objects import open_store_from_settings
 from storage.settings import Settings
@@ -66,3 +68,45 @@ def test_rebuild_catalog_creates_a_lost_database(
     assert main(["rebuild-catalog"]) == 0
     assert "found 0" in capsys.readouterr().out
     assert (settings.data_path / "catalog.db").exists()
+
+
+def test_rebuild_catalog_recreates_share_backups(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = catalog.make_engine(settings.resolved_catalog_url())
+    catalog.migrate(engine)
+    tree_dir = tmp_path / "tree"
+    tree_dir.mkdir()
+    (tree_dir / "a.txt").write_text("hello share\n")
+    with Session(engine) as session:
+        share = catalog.shares.create_share(
+            session=session,
+            project_id="p",
+            user_id="u",
+            size_gb=1,
+            share_proto="NFS",
+            path=str(tree_dir),
+        )
+        share_id = share.id
+        catalog.shares.finish_share_setup(session=session, share_id=share_id)
+        backup = catalog.share_backups.begin_share_backup(
+            session=session, project_id="p", user_id="u", share_id=share_id, name="kept"
+        )
+        backup_id = backup.id
+        result = tree.write_tree_backup(
+            open_store_from_settings(settings),
+            share_id=share_id,
+            backup_id=backup_id,
+            source_dir=tree_dir,
+            record=share_backup_record(backup),
+        )
+        session.delete(backup)
+        session.commit()
+
+    assert main(["rebuild-catalog"]) == 0
+    assert f"re-created backup {backup_id}" in capsys.readouterr().out
+    with Session(engine) as session:
+        row = catalog.share_backups.get_share_backup(session=session, backup_id=backup_id)
+    assert (row.status, row.name, row.share_id) == ("available", "kept", share_id)
+    assert row.size_bytes == result.size_bytes == len("hello share\n")
+    engine.dispose()
