@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.cinder.microversion import CINDER
 from api.cinder.routes import backup_actions, backups, snapshots, versions, volumes
 from api.cinder.routes import records as record_routes
-from api.cinder.trees import PROJECT_PARAM, include_cinder
-from api.faults import install_faults
+from api.cinder.trees import include_cinder
 from api.launcher import Launcher
-from api.lifespan import catalog_lifespan
-from api.microversion import MicroversionMiddleware
 from api.native import catalog as catalog_routes
 from api.native import progress as progress_routes
-from api.tokens import configured_tokens
+from api.routing import PROJECT_PARAM
+from api.service import service_app
 from storage.settings import Settings
 
 
@@ -22,18 +21,13 @@ def create_app(settings: Settings, launcher: Launcher | None = None) -> FastAPI:
 
     Raises TokenFileError when auth_mode=tokens and the tokens file is unusable."""
 
-    app = FastAPI(
+    app = service_app(
+        settings,
+        launcher,
+        CINDER,
         title="Safehold",
         summary="OpenStack-shaped backup API; every operation is a Prefect flow run.",
-        lifespan=catalog_lifespan(settings, launcher),
-        redirect_slashes=False,
     )
-    app.state.settings = settings
-    # Read now, so a bad tokens file stops the service before it serves (TokenFileError).
-    app.state.tokens = configured_tokens(settings)
-    install_faults(app)
-    # Added last, so outermost: errors rendered by the fault layer carry the echo too.
-    app.add_middleware(MicroversionMiddleware)
     app.include_router(versions.router)
     include_cinder(
         app,

@@ -9,8 +9,8 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 
 from api.auth import Context, get_context, url_project
-from api.cinder.trees import tree_of
-from api.microversion import MIN_VERSION, APIVersion
+from api.microversion import APIVersion, served_version
+from api.routing import tree_of
 from api.runs import Runs
 from api.views.common import ViewContext
 from storage.settings import Settings
@@ -33,8 +33,9 @@ def get_runs(request: Request) -> Runs:
 
 
 def get_api_version(request: Request) -> APIVersion:
-    """The microversion negotiated by MicroversionMiddleware."""
-    return cast(APIVersion, getattr(request.state, "api_version", MIN_VERSION))
+    """The microversion the app's VersionMiddleware negotiated (its dialect's lowest
+    outside the versioned paths: Cinder's v2 is 3.0)."""
+    return served_version(request)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

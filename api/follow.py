@@ -12,6 +12,7 @@ from typing import Final, TypeVar
 
 from sqlmodel import Session
 
+from api.auth import Context, visible_project
 from api.runs import Runs
 from storage.catalog import (
     ENDED_BADLY,
@@ -70,6 +71,15 @@ def settled(
     row = get_owned(session, model, record_id, project_id)
     settle(session=session, runs=runs, rows=[row])
     return row
+
+
+def visible_row(
+    model: type[R], record_id: str, *, context: Context, session: Session, runs: Runs
+) -> R:
+    """What a show request reads: the row settled as above; RecordNotFound when missing or
+    outside what the caller may see (its project; an admin sees every project's)."""
+    project = visible_project(context)
+    return settled(session=session, runs=runs, model=model, record_id=record_id, project_id=project)
 
 
 def run_is_live(*, runs: Runs, run_id: str | None) -> bool:

@@ -1,25 +1,28 @@
-"""Cinder v3 microversions: parse `OpenStack-API-Version`, negotiate, echo it on responses.
+"""Microversions, shared by the dialects: parse, negotiate within bounds, echo on responses.
 
-The middleware runs outside the routes and the fault table, so every response of the
-versioned tree (errors included) carries `OpenStack-API-Version: volume <mv>` and
-`Vary: OpenStack-API-Version`, as Cinder and tempest expect (FIELDS.md 1.1).
+A dialect (api.cinder.microversion, api.manila.microversion) says which paths are
+versioned, how its headers ask for a version, what the routes read from request.state
+and what a response echoes. VersionMiddleware runs it outside the routes and the fault
+table, so every response of a versioned path, errors included, carries the echo
+(FIELDS.md 1.1).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Final, NamedTuple
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, Final, Generic, NamedTuple, Protocol, TypeVar
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.cinder.trees import app_path
 from api.faults import fault_response
 
-HEADER: Final = "OpenStack-API-Version"
-SERVICE: Final = "volume"
-# Cinder's grammar: no leading zeros, so "3.05" is malformed rather than 3.5.
+# The header keystoneauth sends: "<service type> <X.Y>" entries, comma-separated.
+GENERIC_HEADER: Final = "OpenStack-API-Version"
+STATE_KEY: Final = "api_version"
+# OpenStack's grammar: no leading zeros, so "3.05" is malformed rather than 3.5.
 _VERSION_RE: Final = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
 
 
@@ -33,14 +36,8 @@ class APIVersion(NamedTuple):
         return f"{self.major}.{self.minor}"
 
 
-# Cinder 2024.1's maximum, which python-cinderclient 9.x and openstacksdk know; the SDK
-# sends min(server max, resource max): 3.64 for backups, 3.65 snapshots, 3.71 volumes.
-MIN_VERSION: Final = APIVersion(3, 0)
-MAX_VERSION: Final = APIVersion(3, 71)
-
-
 class VersionError(Exception):
-    """The requested microversion cannot be served; carries the fault to answer with."""
+    """The requested microversion cannot be served; carries the fault and the version to echo."""
 
     def __init__(self, status: int, message: str, echo: APIVersion) -> None:
         super().__init__(message)
@@ -49,79 +46,130 @@ class VersionError(Exception):
         self.echo = echo
 
 
-def requested_version(values: Iterable[str]) -> str | None:
-    """The `volume` entry of one or more OpenStack-API-Version values, or None."""
+def app_path(scope: Scope) -> str:
+    """The request's path inside the app: `path` without the `root_path` it is mounted at."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return path
+
+
+def service_entry(values: Iterable[str], services: Collection[str]) -> str | None:
+    """The version of the first entry naming one of `services` (lower case; matched in any
+    case) in one or more OpenStack-API-Version values, or None."""
     for item in ",".join(values).split(","):
         service, _, version = item.strip().partition(" ")
-        if service.lower() == SERVICE:
+        if service.lower() in services:
             return version.strip()
     return None
 
 
 def parse_version(text: str) -> APIVersion:
-    """Parse 'X.Y'; VersionError 400 (as Cinder) when the string is malformed."""
-    match = _VERSION_RE.match(text)
+    """Parse 'X.Y' (blanks around it ignored); ValueError with the 400 message Cinder and
+    Manila give when it is malformed."""
+    match = _VERSION_RE.match(text.strip())
     if match is None:
-        raise VersionError(
-            400,
-            f"API Version String {text} is of invalid format. Must be of format MajorNum.MinorNum.",
-            MIN_VERSION,
+        raise ValueError(
+            f"API Version String {text} is of invalid format. Must be of format MajorNum.MinorNum."
         )
     return APIVersion(int(match.group(1)), int(match.group(2)))
 
 
-def negotiate(values: Iterable[str]) -> APIVersion:
-    """The microversion to serve: absent -> MIN, 'latest' -> MAX; VersionError otherwise."""
-    text = requested_version(values)
+def bounded(text: str | None, low: APIVersion, high: APIVersion) -> APIVersion:
+    """The version to serve for the requested `text`: absent -> low, 'latest' -> high;
+    VersionError 400 (echoing low) when malformed, 406 (echoing it) outside low..high."""
     if text is None:
-        return MIN_VERSION
-    if text.lower() == "latest":
-        return MAX_VERSION
-    version = parse_version(text)
-    if not MIN_VERSION <= version <= MAX_VERSION:
+        return low
+    if text.strip().lower() == "latest":
+        return high
+    try:
+        version = parse_version(text)
+    except ValueError as exc:
+        raise VersionError(400, str(exc), low) from None
+    if not low <= version <= high:
         raise VersionError(
             406,
             f"Version {version} is not supported by the API. "
-            f"Minimum is {MIN_VERSION} and maximum is {MAX_VERSION}.",
+            f"Minimum is {low} and maximum is {high}.",
             version,
         )
     return version
 
 
-def is_versioned(path: str) -> bool:
-    """True for the paths whose responses carry the volume microversion header."""
-    return path in ("/", "/v3") or path.startswith("/v3/")
+def served_version(request: Request) -> APIVersion:
+    """The microversion VersionMiddleware put in `request.state` (a dialect's lowest outside
+    its versioned paths); RuntimeError in an app without the middleware."""
+    version = getattr(request.state, STATE_KEY, None)
+    if not isinstance(version, APIVersion):
+        raise RuntimeError("no VersionMiddleware negotiated this request")
+    return version
 
 
-def _echo(headers: MutableHeaders, version: APIVersion) -> None:
-    headers[HEADER] = f"{SERVICE} {version}"
-    headers.append("Vary", HEADER)
+N = TypeVar("N")
 
 
-class MicroversionMiddleware:
-    """Negotiate the microversion into `request.state.api_version` and echo it back."""
+class Dialect(Protocol[N]):
+    """What VersionMiddleware asks a dialect; N is what a request negotiates."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    @property
+    def unversioned(self) -> N:
+        """What the routes see outside the versioned paths (no echo there)."""
+        ...
+
+    def versioned(self, path: str) -> bool:
+        """Whether responses on `path` (inside the app) negotiate and echo."""
+        ...
+
+    def negotiate(self, headers: Headers) -> N:
+        """What the request asks for; VersionError when it cannot be served."""
+        ...
+
+    def refused(self, headers: Headers, error: VersionError) -> N:
+        """What the fault answering `error` echoes."""
+        ...
+
+    def state(self, negotiated: N) -> Mapping[str, Any]:
+        """The request.state entries the routes read (STATE_KEY among them)."""
+        ...
+
+    def echo(self, headers: MutableHeaders, negotiated: N) -> None:
+        """Set the response headers that echo `negotiated`."""
+        ...
+
+
+class VersionMiddleware(Generic[N]):
+    """Negotiate with `dialect` into request.state; answer VersionError with its fault;
+    echo on every response of a versioned path."""
+
+    def __init__(self, app: ASGIApp, dialect: Dialect[N]) -> None:
         self.app = app
+        self.dialect = dialect
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer 400/406 for unusable versions; otherwise run the app with the echo."""
-        if scope["type"] != "http" or not is_versioned(app_path(scope)):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        state = scope.setdefault("state", {})
+        if not self.dialect.versioned(app_path(scope)):
+            state.update(self.dialect.state(self.dialect.unversioned))
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
         try:
-            version = negotiate(Headers(scope=scope).getlist(HEADER))
+            negotiated = self.dialect.negotiate(headers)
         except VersionError as exc:
             response = fault_response(exc.status, exc.message)
-            _echo(response.headers, exc.echo)
+            self.dialect.echo(response.headers, self.dialect.refused(headers, exc))
             await response(scope, receive, send)
             return
-        scope.setdefault("state", {})["api_version"] = version
+        state.update(self.dialect.state(negotiated))
 
         async def send_with_echo(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                _echo(MutableHeaders(scope=message), version)
+                self.dialect.echo(MutableHeaders(scope=message), negotiated)
             await send(message)
 
         await self.app(scope, receive, send_with_echo)

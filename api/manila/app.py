@@ -1,18 +1,15 @@
 """The Manila v2 app (its own port, settings.manila_port): shares and share backups.
 
-It shares the catalog lifespan, auth, fault table and launcher with the Cinder app;
-only the microversion middleware, the routes and the bodies are Manila's.
+It shares the catalog lifespan, auth, fault table and launcher with the Cinder app
+(api.service); only the microversion dialect, the routes and the bodies are Manila's.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from api.cinder.trees import PROJECT_PARAM, without_project
-from api.faults import install_faults
 from api.launcher import Launcher
-from api.lifespan import catalog_lifespan
-from api.manila.microversion import ManilaVersionMiddleware
+from api.manila.microversion import MANILA
 from api.manila.routes import (
     share_actions,
     share_backup_actions,
@@ -21,7 +18,8 @@ from api.manila.routes import (
     shares,
     versions,
 )
-from api.tokens import configured_tokens
+from api.routing import PROJECT_PARAM, without_project
+from api.service import service_app
 from storage.settings import Settings
 
 V2 = "/v2"
@@ -39,17 +37,13 @@ def include_manila(app: FastAPI, *routers: APIRouter) -> None:
 def create_manila_app(settings: Settings, launcher: Launcher | None = None) -> FastAPI:
     """The Manila API app; its lifespan opens the catalog and the launcher (Prefect by
     default). Raises TokenFileError when auth_mode=tokens and the tokens file is unusable."""
-    app = FastAPI(
+    app = service_app(
+        settings,
+        launcher,
+        MANILA,
         title="Safehold (Manila v2)",
         summary="Manila-shaped shares and share backups; every operation is a Prefect flow run.",
-        lifespan=catalog_lifespan(settings, launcher),
-        redirect_slashes=False,
     )
-    app.state.settings = settings
-    app.state.tokens = configured_tokens(settings)
-    install_faults(app)
-    # Added last, so outermost: errors rendered by the fault layer carry the echo too.
-    app.add_middleware(ManilaVersionMiddleware)
     app.include_router(versions.router)
     include_manila(
         app,

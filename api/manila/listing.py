@@ -7,15 +7,18 @@ are checked by the catalog (400). Deviation: a non-admin's true `all_tenants` /
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
+from sqlmodel import Session
 from starlette.datastructures import QueryParams
 
 from api.auth import Context, require_admin
 from api.faults import Fault
 from api.listing import parse_bool
+
+T = TypeVar("T")
 
 MAX_LIMIT: Final = 1000
 _SCOPE_KEYS: Final = ("all_tenants", "all_projects")
@@ -90,3 +93,19 @@ def parse_query(
         offset=_offset(params.get("offset")),
         project_id=list_scope(params, context, policy),
     )
+
+
+def fetch_rows(
+    lister: Callable[..., tuple[Sequence[T], int]], session: Session, query: ManilaQuery
+) -> list[T]:
+    """The rows `query` asks for of a catalog list function (shares.list_shares, ...);
+    Manila lists carry no count. InvalidRequest as the catalog raises it (bad sort)."""
+    rows, _ = lister(
+        session=session,
+        project_id=query.project_id,
+        filters=query.filters,
+        sort=query.sort,
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return list(rows)

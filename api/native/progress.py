@@ -6,9 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.auth import visible_project
 from api.deps import ContextDep, RunsDep, SessionDep
-from api.follow import settled
+from api.follow import visible_row
 from api.views.reasons import shown_reason
 from storage.catalog import Backup, BackupStatus
 
@@ -46,11 +45,5 @@ def backup_progress(
     backup_id: str, context: ContextDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"progress": {...}}`; a run that ended badly is settled first, as in show."""
-    backup = settled(
-        session=session,
-        runs=runs,
-        model=Backup,
-        record_id=backup_id,
-        project_id=visible_project(context),
-    )
+    backup = visible_row(Backup, backup_id, context=context, session=session, runs=runs)
     return {"progress": progress_view(backup, admin=context.is_admin)}

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.microversion import (
-    MAX_VERSION,
-    MIN_VERSION,
-    APIVersion,
-    VersionError,
-    negotiate,
-    requested_version,
-)
+from api.cinder.microversion import MAX_VERSION, MIN_VERSION, negotiate, requested_version
+from api.microversion import APIVersion, VersionError
 
 from .helpers import PROJECT, headers
 

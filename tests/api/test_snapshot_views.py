@@ -16,6 +16,7 @@ from api.microversion import APIVersion
 from api.views.common import ViewContext
 from storage.settings import Settings
 
+from .golden import assert_same_shape
 from .helpers import (
     ADMIN,
     MISSING,
@@ -27,7 +28,6 @@ from .helpers import (
     make_snapshot,
     make_volume,
 )
-from .test_golden import assert_same_shape
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "cinder-v3" / "snapshots"
 V2_SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "cinder-v2"

@@ -14,13 +14,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from api.cinder.microversion import MAX_VERSION
 from api.cinder.routes.snapshots import SNAPSHOT_IN_USE_FLAG_MSG
-from api.microversion import MAX_VERSION
 from storage import catalog
 from storage.settings import Settings
 
+from .golden import assert_same_shape
 from .helpers import ADMIN, PROJECT, USER, headers, make_snapshot, make_volume
-from .test_golden import _sample, assert_same_shape
+from .test_golden import _sample
 
 STEPS = ["3.64", "3.65", "3.66", "3.67", "3.68", "3.69", "3.70", "3.71"]
 QUOTA = {"consumes_quota"}

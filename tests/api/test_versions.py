@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.microversion import MAX_VERSION
+from api.cinder.microversion import MAX_VERSION
 
 V3_KEYS = {"id", "links", "media-types", "min_version", "status", "updated", "version"}
 

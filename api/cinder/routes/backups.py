@@ -17,7 +17,7 @@ from api.cinder.cascade import cascade_delete
 from api.cinder.schemas import BackupCreateBody, RestoreBody, RestoreTarget, reject_unless
 from api.cinder.views.backups import backup_detail, backup_summary
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
-from api.follow import settle, settled
+from api.follow import settle, settled, visible_row
 from api.runs import launch
 from storage import catalog
 from storage.catalog import Backup
@@ -91,13 +91,7 @@ def show_backup(
     backup_id: str, context: ContextDep, view: ViewDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"backup": detail}`; 404 for a backup of another project."""
-    backup = settled(
-        session=session,
-        runs=runs,
-        model=Backup,
-        record_id=backup_id,
-        project_id=visible_project(context),
-    )
+    backup = visible_row(Backup, backup_id, context=context, session=session, runs=runs)
     return {"backup": backup_detail(backup, view)}
 
 

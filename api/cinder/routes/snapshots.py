@@ -27,7 +27,7 @@ from api.cinder.snapshot_schemas import (
 from api.cinder.views.snapshots import snapshot_detail, snapshot_summary
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
 from api.faults import Fault
-from api.follow import run_is_live, settle, settled
+from api.follow import run_is_live, settle, settled, visible_row
 from api.microversion import APIVersion
 from api.runs import Runs, launch
 from storage import catalog
@@ -118,13 +118,7 @@ def show_snapshot(
     snapshot_id: str, context: ContextDep, view: ViewDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"snapshot": detail}`; 404 for a snapshot of another project."""
-    snapshot = settled(
-        session=session,
-        runs=runs,
-        model=Snapshot,
-        record_id=snapshot_id,
-        project_id=visible_project(context),
-    )
+    snapshot = visible_row(Snapshot, snapshot_id, context=context, session=session, runs=runs)
     return {"snapshot": snapshot_detail(snapshot, view, extended=True)}
 
 

@@ -28,7 +28,7 @@ from api.cinder.views.volumes import VOLUME_TYPE, VOLUME_TYPE_ID, volume_detail,
 from api.cinder.volume_attachments import ACTIONS as ATTACHMENT_ACTIONS
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
 from api.faults import Fault
-from api.follow import settle, settled
+from api.follow import settle, settled, visible_row
 from api.listing import parse_bool
 from api.microversion import APIVersion
 from api.runs import launch
@@ -144,13 +144,7 @@ def show_volume(
     volume_id: str, context: ContextDep, view: ViewDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"volume": detail}`; 404 for a volume of another project."""
-    volume = settled(
-        session=session,
-        runs=runs,
-        model=Volume,
-        record_id=volume_id,
-        project_id=visible_project(context),
-    )
+    volume = visible_row(Volume, volume_id, context=context, session=session, runs=runs)
     found = catalog.attachments_of(session=session, volume_ids=[volume.id])
     return {
         "volume": volume_detail(volume, view, extended=True, attachments=found.get(volume.id, ()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from api.microversion import MAX_VERSION, MIN_VERSION
+from api.cinder.microversion import MAX_VERSION, MIN_VERSION
 
 UPDATED: Final = "2023-08-31T00:00:00Z"
 V2_UPDATED: Final = "2017-02-25T12:00:00Z"  # upstream's last v2 document

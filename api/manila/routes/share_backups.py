@@ -15,8 +15,8 @@ from sqlmodel import Session
 from api.auth import Context, visible_project
 from api.deps import ContextDep, RunsDep, SessionDep, ViewDep
 from api.faults import Fault
-from api.follow import settle, settled
-from api.manila.listing import parse_query
+from api.follow import settle, settled, visible_row
+from api.manila.listing import fetch_rows, parse_query
 from api.manila.microversion import require_share_backups
 from api.manila.schemas import ShareBackupCreate, ShareBackupUpdate, parse_value
 from api.manila.views import backup_detail, backup_summary
@@ -70,13 +70,7 @@ def known_backup(
 def source_share(session: Session, runs: Runs, share_id: str, context: Context) -> Share:
     """The share a backup request names; 400 (Manila) when missing or another project's."""
     try:
-        return settled(
-            session=session,
-            runs=runs,
-            model=Share,
-            record_id=share_id,
-            project_id=visible_project(context),
-        )
+        return visible_row(Share, share_id, context=context, session=session, runs=runs)
     except RecordNotFound:
         raise Fault(400, f"No share exists with ID {share_id}.") from None
 
@@ -131,15 +125,7 @@ def _listed(request: Request, context: Context, session: Session, runs: Runs) ->
     )
     if "share_id" in query.filters:
         source_share(session, runs, query.filters["share_id"], context)
-    rows, _ = share_backups.list_share_backups(
-        session=session,
-        project_id=query.project_id,
-        filters=query.filters,
-        sort=query.sort,
-        limit=query.limit,
-        offset=query.offset,
-    )
-    return rows
+    return fetch_rows(share_backups.list_share_backups, session, query)
 
 
 @router.get("")

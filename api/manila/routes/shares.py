@@ -16,8 +16,8 @@ from sqlmodel import Session
 from api.auth import Context, visible_project
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
 from api.faults import Fault
-from api.follow import settle, settled
-from api.manila.listing import parse_query
+from api.follow import settle, settled, visible_row
+from api.manila.listing import fetch_rows, parse_query
 from api.manila.schemas import ShareCreate, ShareCreateBody, ShareUpdateBody
 from api.manila.views import SHARE_TYPE_ID, SHARE_TYPE_NAME, share_detail, share_summary
 from api.runs import launch
@@ -107,15 +107,7 @@ def _listed(request: Request, context: Context, session: Session) -> list[Share]
         sort_aliases=_SORT_ALIASES,
         policy="share:get_all_shares",
     )
-    rows, _ = shares.list_shares(
-        session=session,
-        project_id=query.project_id,
-        filters=query.filters,
-        sort=query.sort,
-        limit=query.limit,
-        offset=query.offset,
-    )
-    return rows
+    return fetch_rows(shares.list_shares, session, query)
 
 
 @router.get("/shares")
@@ -141,13 +133,7 @@ def show_share(
     share_id: str, context: ContextDep, view: ViewDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """`{"share": detail}`; 404 for another project's share."""
-    share = settled(
-        session=session,
-        runs=runs,
-        model=Share,
-        record_id=share_id,
-        project_id=visible_project(context),
-    )
+    share = visible_row(Share, share_id, context=context, session=session, runs=runs)
     return {"share": share_detail(share, view)}
 
 
