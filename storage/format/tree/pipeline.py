@@ -179,16 +179,7 @@ class Pipeline:
         """Pool task: read, chunk and close each small file (fstat "after", xattrs)."""
         for item, spans in batch.files:
             for start, length in spans:
-                result = encode_span(
-                    item.fd,
-                    start,
-                    length,
-                    params=self._params,
-                    level=self._level,
-                    known=self._table.known,
-                    halt=self._halt,
-                )
-                item.results.append((result, start, length))
+                item.results.append((self._encode(item.fd, start, length), start, length))
             after = os.fstat(item.fd)
             item.xattrs = read_xattrs(item.fd)
             os.close(item.fd)
@@ -215,9 +206,7 @@ class Pipeline:
         while self._queue:
             item = self._queue[0]
             if isinstance(item, SmallBatch):
-                if self._units and (
-                    self._units >= self._max_units or self._bytes + item.size > self._max_bytes
-                ):
+                if not self._fits(item.size):
                     return
                 self._queue.popleft()
                 item.future = self._pool.submit(self._read_batch, item)
@@ -225,26 +214,34 @@ class Pipeline:
                 self._bytes += item.size
                 continue
             start, length = item.spans[0]
-            if self._units and (
-                self._units >= self._max_units or self._bytes + length > self._max_bytes
-            ):
+            if not self._fits(length):
                 return
             item.spans.popleft()
-            future = self._pool.submit(
-                encode_span,
-                item.fd,
-                start,
-                length,
-                params=self._params,
-                level=self._level,
-                known=self._table.known,
-                halt=self._halt,
-            )
+            future = self._pool.submit(self._encode, item.fd, start, length)
             item.futures.append((future, start, length))
             self._units += 1
             self._bytes += length
             if not item.spans:
                 self._queue.popleft()
+
+    def _fits(self, size: int) -> bool:
+        """Whether one more pool task of ``size`` bytes stays in the in-flight budget (the
+        first always does, so a span larger than the budget still moves)."""
+        if not self._units:
+            return True
+        return self._units < self._max_units and self._bytes + size <= self._max_bytes
+
+    def _encode(self, fd: int, start: int, length: int) -> SpanResult:
+        """Pool task: read, chunk, hash and compress one span of an open file."""
+        return encode_span(
+            fd,
+            start,
+            length,
+            params=self._params,
+            level=self._level,
+            known=self._table.known,
+            halt=self._halt,
+        )
 
     def _collect_ready(self) -> None:
         """Collect, without blocking, whatever the head of the queue has finished."""
