@@ -20,11 +20,21 @@ PARENT_DIED: Final = signal.SIGHUP
 def main() -> None:
     """Register and serve all deployments until interrupted."""
     limit = int(os.environ.get("SAFEHOLD_RUNNER_LIMIT", "4"))
+    # How often the runner asks for work: each run waits half of it on average before it
+    # starts; shorter costs idle CPU on the server (../PREFECT-NOTES: 3.5 % at 1 s, 8 % at
+    # 0.2 s). Prefect's own setting takes whole seconds only.
+    query_seconds = float(os.environ.get("SAFEHOLD_RUNNER_QUERY_SECONDS", "1"))
     if TREE_MARKER in os.environ:  # started by `safehold run`, which sends PARENT_DIED
         signal.signal(PARENT_DIED, _end_process_group)
     deployments = [f.to_deployment(name=DEPLOYMENT) for f in FLOWS]
     # No schedules are declared in code, so there is nothing to pause on shutdown.
-    serve(*deployments, limit=limit, print_starting_message=False, pause_on_shutdown=False)
+    serve(
+        *deployments,
+        limit=limit,
+        print_starting_message=False,
+        pause_on_shutdown=False,
+        query_seconds=query_seconds,
+    )
 
 
 def _end_process_group(_signum: int, _frame: FrameType | None) -> None:
