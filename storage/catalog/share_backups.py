@@ -19,8 +19,8 @@ from storage.catalog.ownership import owner_where, owns, require_deleting
 from storage.catalog.paging import list_page
 from storage.catalog.rows import get_owned, save_edit
 from storage.catalog.share_models import Share, ShareBackup, ShareBackupStatus, ShareStatus
-from storage.catalog.shares import get_share, hold_share
-from storage.errors import InvalidRequest, InvalidStatus, ResourceBusy
+from storage.catalog.shares import get_share, hold_share, refuse_busy
+from storage.errors import InvalidRequest, InvalidStatus
 
 SB, SH = ShareBackupStatus, ShareStatus
 GIB = 1024**3
@@ -60,7 +60,6 @@ RESET_STATUSES = frozenset(
 # backup_options keys a user sets to force a full backup (docs/api.md).
 FULL_OPTION = "full"
 TRUE_WORDS = frozenset({"true", "1", "yes", "on", "t", "y"})
-BUSY = frozenset({SH.BACKUP_CREATING, SH.BACKUP_RESTORING})
 
 
 def begin_share_backup(
@@ -80,7 +79,7 @@ def begin_share_backup(
     restore holds it; InvalidStatus from any other status than available.
     """
     share = get_share(session=session, share_id=share_id, project_id=project_id)
-    _refuse_busy(share)
+    refuse_busy(share)
     hold_share(
         session=session,
         share=share,
@@ -106,13 +105,6 @@ def begin_share_backup(
     session.commit()
     session.refresh(backup)
     return backup
-
-
-def _refuse_busy(share: Share) -> None:
-    if share.status in BUSY:
-        raise ResourceBusy(
-            f"Share {share.id} is busy with another backup or restore ({share.status})."
-        )
 
 
 def newest_available(*, session: Session, share_id: str) -> ShareBackup | None:
@@ -231,7 +223,7 @@ def begin_share_restore(
             f"Share size {share.size} GiB is smaller than the backup's size "
             f"{backup.size} GiB: restore refused."
         )
-    _refuse_busy(share)
+    refuse_busy(share)
     hold_share(
         session=session,
         share=share,

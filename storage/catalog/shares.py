@@ -11,15 +11,15 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from storage.catalog import lifecycle
 from storage.catalog.cas import compare_and_set, require
 from storage.catalog.ownership import owner_where, owns, require_owned
 from storage.catalog.paging import list_page
 from storage.catalog.rows import get_owned, save_edit
-from storage.catalog.share_models import Share, ShareBackup, ShareBackupStatus, ShareStatus
-from storage.errors import InvalidRequest, InvalidStatus
+from storage.catalog.share_models import Share, ShareStatus
+from storage.errors import InvalidRequest, InvalidStatus, ResourceBusy
 
 SH = ShareStatus
 SORT_KEYS = {
@@ -35,6 +35,7 @@ SORT_KEYS = {
     "project_id": "project_id",
 }
 GOING = frozenset({SH.DELETING, SH.UNMANAGE_STARTING})
+BUSY = frozenset({SH.BACKUP_CREATING, SH.BACKUP_RESTORING})
 FILTER_KEYS = frozenset({"name", "status", "share_proto", "availability_zone", "project_id"})
 
 
@@ -139,9 +140,10 @@ def update_share(
 def begin_share_delete(
     *, session: Session, share_id: str, project_id: str | None, unmanage: bool = False
 ) -> Share:
-    """Move a share to deleting (or unmanage_starting); InvalidStatus from other statuses,
-    and while a backup of it runs."""
+    """Move a share to deleting (or unmanage_starting); ResourceBusy while a backup or
+    restore holds it, InvalidStatus from other statuses."""
     share = get_share(session=session, share_id=share_id, project_id=project_id)
+    refuse_busy(share)
     target = SH.UNMANAGE_STARTING if unmanage else SH.DELETING
     changed = compare_and_set(
         session,
@@ -162,6 +164,14 @@ def begin_share_delete(
     session.commit()
     session.refresh(share)
     return share
+
+
+def refuse_busy(share: Share) -> None:
+    """ResourceBusy (Manila's 409) while a backup or restore holds the share."""
+    if share.status in BUSY:
+        raise ResourceBusy(
+            f"Share {share.id} is busy with a backup or restore ({share.status}); retry later."
+        )
 
 
 def set_share_status(
@@ -264,14 +274,3 @@ def shares_overlapping(*, session: Session, path: Path) -> list[Share]:
         if tree == path or tree.is_relative_to(path) or path.is_relative_to(tree):
             found.append(share)
     return found
-
-
-def backups_running_on(*, session: Session, share_id: str) -> int:
-    """How many backups of the share are creating or restoring (held by a run)."""
-    busy = [ShareBackupStatus.CREATING, ShareBackupStatus.RESTORING]
-    stmt = (
-        select(func.count())
-        .select_from(ShareBackup)
-        .where(ShareBackup.share_id == share_id, col(ShareBackup.status).in_(busy))
-    )
-    return int(session.exec(stmt).one())

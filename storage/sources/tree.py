@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import os
 import shutil
 from pathlib import Path
 
@@ -26,20 +25,6 @@ def delete_share_dir(path: Path) -> None:
         return
     except OSError as exc:
         raise _translated(exc, f"cannot remove share directory {path}") from exc
-
-
-def tree_bytes(path: Path) -> int:
-    """Apparent bytes of the regular files under ``path`` (symlinks not followed)."""
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                st = os.lstat(os.path.join(root, name))
-            except FileNotFoundError:
-                continue  # removed while walking
-            if not os.path.islink(os.path.join(root, name)):
-                total += st.st_size
-    return total
 
 
 def _translated(exc: OSError, message: str) -> Exception:

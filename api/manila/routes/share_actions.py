@@ -19,7 +19,7 @@ from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep, ViewDep
 from api.faults import Fault
 from api.follow import settled
 from api.manila.microversion import NOT_FOUND, request_version
-from api.manila.routes.shares import check_protocol, check_share_type, refuse_busy
+from api.manila.routes.shares import check_protocol, check_share_type
 from api.manila.schemas import ShareManage, ShareManageBody, StatusValue, parse_value
 from api.manila.views import share_detail
 from api.runs import Runs, launch
@@ -129,9 +129,7 @@ def share_action(
 
 
 def _unmanage(share_id: str, session: Session, runs: Runs) -> None:
-    refuse_busy(
-        settled(session=session, runs=runs, model=Share, record_id=share_id, project_id=None)
-    )
+    settled(session=session, runs=runs, model=Share, record_id=share_id, project_id=None)
     share = shares.begin_share_delete(
         session=session, share_id=share_id, project_id=None, unmanage=True
     )

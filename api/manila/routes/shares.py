@@ -21,7 +21,7 @@ from api.manila.listing import fetch_rows, parse_query
 from api.manila.schemas import ShareCreate, ShareCreateBody, ShareUpdateBody
 from api.manila.views import SHARE_TYPE_ID, SHARE_TYPE_NAME, share_detail, share_summary
 from api.runs import launch
-from storage.catalog import Share, ShareStatus, shares
+from storage.catalog import Share, shares
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/{project_id}", tags=["shares"])
 
 PROTOCOLS: Final = ("NFS", "CIFS", "GLUSTERFS", "HDFS", "CEPHFS", "MAPRFS")
-BUSY: Final = frozenset({ShareStatus.BACKUP_CREATING, ShareStatus.BACKUP_RESTORING})
 _FILTERS: Final = ("name", "status", "share_proto", "availability_zone", "name~", "description~")
 _ALIASES: Final = {
     "display_name": "name",
@@ -162,14 +161,6 @@ def update_share(
     return {"share": share_detail(share, view)}
 
 
-def refuse_busy(share: Share) -> None:
-    """409 while a backup or restore holds the share."""
-    if share.status in BUSY:
-        raise Fault(
-            409, f"Share {share.id} is busy with a backup or restore ({share.status}); retry later."
-        )
-
-
 @router.delete("/shares/{share_id}", status_code=202, response_class=Response)
 def delete_share(
     share_id: str, context: ContextDep, session: SessionDep, runs: RunsDep
@@ -177,9 +168,8 @@ def delete_share(
     """202, empty; 409 while a backup or restore holds it, 400 from other busy statuses.
     Its backups are kept."""
     project = visible_project(context)
-    refuse_busy(
-        settled(session=session, runs=runs, model=Share, record_id=share_id, project_id=project)
-    )
+    # Settled first: a share held by a run that died is released, not refused as busy.
+    settled(session=session, runs=runs, model=Share, record_id=share_id, project_id=project)
     share = shares.begin_share_delete(session=session, share_id=share_id, project_id=project)
     logger.info("share %s: deleting", share.id)
     launch(session=session, runs=runs, operation="delete_share", record=share)
