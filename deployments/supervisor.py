@@ -205,12 +205,8 @@ def _run(settings: Settings, external_server: bool) -> int:
                 [
                     sys.executable,
                     "-m",
-                    "prefect",
-                    "server",
-                    "start",
-                    "--host",
+                    "deployments.prefect_server",
                     settings.prefect_host,
-                    "--port",
                     str(settings.ui_port),
                 ],
                 env=prefect_server_env(settings),

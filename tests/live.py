@@ -110,9 +110,6 @@ def run_env(
         SAFEHOLD_UI_PORT=str(ui_port),
         SAFEHOLD_MANILA_PORT=str(manila_port),
         SAFEHOLD_FAULT_FILE=str(data_dir / "faults.json"),
-        # Runs start ~0.4 s sooner than with the 1 s default poll: the suite's many short
-        # operations add up (the idle CPU it costs does not matter in a test).
-        SAFEHOLD_RUNNER_QUERY_SECONDS="0.2",
     )
     env.update(extra_env or {})
     return env

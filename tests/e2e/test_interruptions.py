@@ -53,7 +53,7 @@ def test_cancelled_backup_ends_in_error_and_frees_the_volume(service: Service) -
     vol = wait_for(lambda: admin.volumes.get(vol.id), {"available"})
     write_mixed(Path(vol.metadata["safehold:path"]), 4 * MIB, seed=9)
     # A slow store keeps the backup running long enough to be cancelled mid-way.
-    service.fault_file.write_text(json.dumps({"put": {"delay_ms": 20000}}))
+    service.fault_file.write_text(json.dumps({"put": {"delay_ms": 8000}}))
     try:
         backup = admin.backups.create(vol.id, name="cancelled")
         run_id = _flow_run_id(service, backup.id)
