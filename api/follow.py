@@ -17,6 +17,8 @@ from api.runs import Runs
 from storage.catalog import (
     ENDED_BADLY,
     Backup,
+    DbBackup,
+    DbInstance,
     Row,
     Share,
     ShareBackup,
@@ -34,7 +36,7 @@ logger = logging.getLogger(__name__)
 ENDED: Final = ENDED_BADLY | {"COMPLETED"}
 
 
-R = TypeVar("R", Backup, Volume, Snapshot, Share, ShareBackup)
+R = TypeVar("R", Backup, Volume, Snapshot, Share, ShareBackup, DbInstance, DbBackup)
 
 
 def settle(*, session: Session, runs: Runs, rows: Sequence[Row]) -> None:

@@ -38,6 +38,10 @@ DEPLOYMENT_NAMES: Final[Mapping[str, str]] = {
     "create_share_backup": "create-share-backup/safehold",
     "restore_share_backup": "restore-share-backup/safehold",
     "delete_share_backup": "delete-share-backup/safehold",
+    "create_db_instance": "create-db-instance/safehold",
+    "delete_db_instance": "delete-db-instance/safehold",
+    "create_db_backup": "create-db-backup/safehold",
+    "delete_db_backup_tree": "delete-db-backup-tree/safehold",
 }
 
 

@@ -1,7 +1,8 @@
 """Run the API façades under uvicorn with the process's SAFEHOLD_* settings.
 
-Cinder (api_port) and Manila (manila_port) are two apps on two ports, as in OpenStack
-(their version documents and /v2 paths collide), served by one process and event loop.
+Cinder (api_port), Manila (manila_port) and Trove (trove_port) are three apps on three
+ports, as in OpenStack (their version documents and paths collide), served by one process
+and event loop.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.manila.app import create_manila_app
+from api.trove.app import create_trove_app
 from storage.settings import Settings
 
 
@@ -28,10 +30,11 @@ def _server(app: FastAPI, settings: Settings, port: int) -> uvicorn.Server:
 
 
 async def serve(settings: Settings) -> None:
-    """Serve both apps until interrupted; if either stops, the other is stopped too."""
+    """Serve every app until interrupted; if one stops, the others are stopped too."""
     servers = [
         _server(create_app(settings), settings, settings.api_port),
         _server(create_manila_app(settings), settings, settings.manila_port),
+        _server(create_trove_app(settings), settings, settings.trove_port),
     ]
     tasks = [asyncio.create_task(server.serve()) for server in servers]
     try:
@@ -43,7 +46,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    """Serve the Cinder and Manila APIs until interrupted."""
+    """Serve the Cinder, Manila and Trove APIs until interrupted."""
     asyncio.run(serve(Settings()))
 
 

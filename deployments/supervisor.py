@@ -180,6 +180,7 @@ def taken_ports(settings: Settings, *, external_server: bool) -> str | None:
     wanted = [
         (settings.host, settings.api_port, "the API (SAFEHOLD_API_PORT)"),
         (settings.host, settings.manila_port, "the Manila API (SAFEHOLD_MANILA_PORT)"),
+        (settings.host, settings.trove_port, "the Trove API (SAFEHOLD_TROVE_PORT)"),
     ]
     if not external_server:
         wanted.append((settings.prefect_host, settings.ui_port, "Prefect (SAFEHOLD_UI_PORT)"))
@@ -224,6 +225,7 @@ def _run(settings: Settings, external_server: bool) -> int:
         _wait_http(f"http://{settings.host}:{settings.api_port}/", "API", accept=(300,))
         manila = f"http://{settings.host}:{settings.manila_port}/"
         _wait_http(manila, "Manila API", accept=(300,))
+        _wait_http(f"http://{settings.host}:{settings.trove_port}/", "Trove API")
         _announce(settings)
         return sup.watch()
     finally:
@@ -262,6 +264,7 @@ def _announce(settings: Settings) -> None:
         f"Safehold is up.\n"
         f"  API (Cinder v3):  http://{settings.host}:{settings.api_port}/v3/\n"
         f"  API (Manila v2):  http://{settings.host}:{settings.manila_port}/v2/\n"
+        f"  API (Trove v1.0): http://{settings.host}:{settings.trove_port}/v1.0/\n"
         f"  Prefect UI:       {prefect_api_url(settings).removesuffix('/api')}/\n"
         f"  auth:             {settings.auth_mode}\n"
         f"  data dir:         {settings.data_path}\n"

@@ -18,13 +18,13 @@ from typing import Any, TypeVar
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 
 from flows import context
-from storage.catalog import Backup, ShareBackup, Volume, update_progress
+from storage.catalog import Backup, DbBackup, ShareBackup, Volume, update_progress
 from storage.errors import LostOwnership
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 PUBLISH_EVERY = 1.0
-Moving = type[Backup] | type[Volume] | type[ShareBackup]
+Moving = type[Backup] | type[Volume] | type[ShareBackup] | type[DbBackup]
 
 
 class Tracker:

@@ -6,6 +6,13 @@ from typing import Any
 
 from flows.backup import create_backup
 from flows.cascade import delete_backup_tree
+from flows.databases import (
+    create_db_backup,
+    create_db_instance,
+    delete_db_backup,
+    delete_db_backup_tree,
+    delete_db_instance,
+)
 from flows.delete import delete_backup
 from flows.garbage import collect_store_garbage
 from flows.rebuild import rebuild_catalog
@@ -36,4 +43,9 @@ FLOWS: tuple[Any, ...] = (
     create_share_backup,
     restore_share_backup,
     delete_share_backup,
+    create_db_instance,
+    delete_db_instance,
+    create_db_backup,
+    delete_db_backup,
+    delete_db_backup_tree,
 )

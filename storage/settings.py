@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     api_port: int = 8776
     # Manila's API listens on its own port, as in OpenStack (its paths collide with Cinder's).
     manila_port: int = 8786
+    trove_port: int = 8779
     ui_port: int = 4200
     # Catalog database URL; default: SQLite file under data_dir.
     catalog_url: str | None = None
@@ -78,6 +79,11 @@ class Settings(BaseSettings):
     def shares_dir(self) -> Path:
         """Where the trees of shares created through the API live."""
         return self.data_path / "shares"
+
+    @property
+    def databases_dir(self) -> Path:
+        """Where the files of SQLite database instances live."""
+        return self.data_path / "databases"
 
     def manage_root_paths(self) -> tuple[Path, ...]:
         """The roots manage-existing may register files under, as absolute paths."""

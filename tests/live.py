@@ -61,14 +61,16 @@ class Service:
     fault_file: Path
     pid: int = 0  # the supervisor's
     manila_url: str = ""
+    trove_url: str = ""
 
     @property
-    def ports(self) -> tuple[int, int, int]:
-        """(API port, Prefect port, Manila port): to start again on the same ones."""
+    def ports(self) -> tuple[int, int, int, int]:
+        """(API, Prefect, Manila, Trove ports): to start again on the same ones."""
         return (
             int(urlsplit(self.url).port or 0),
             int(urlsplit(self.prefect_api).port or 0),
             int(urlsplit(self.manila_url).port or 0),
+            int(urlsplit(self.trove_url).port or 0),
         )
 
 
@@ -100,6 +102,7 @@ def run_env(
     api_port: int,
     ui_port: int,
     manila_port: int,
+    trove_port: int,
     extra_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment `running` starts `safehold run` with (none of ours inherited)."""
@@ -109,6 +112,7 @@ def run_env(
         SAFEHOLD_API_PORT=str(api_port),
         SAFEHOLD_UI_PORT=str(ui_port),
         SAFEHOLD_MANILA_PORT=str(manila_port),
+        SAFEHOLD_TROVE_PORT=str(trove_port),
         SAFEHOLD_FAULT_FILE=str(data_dir / "faults.json"),
     )
     env.update(extra_env or {})
@@ -119,15 +123,21 @@ def run_env(
 def running(
     data_dir: Path,
     extra_env: Mapping[str, str] | None = None,
-    ports: tuple[int, int, int] | None = None,
+    ports: tuple[int, int, int, int] | None = None,
 ) -> Iterator[Service]:
     """`python -m deployments.cli run` as `make run` starts it, with its data in
-    ``data_dir``, on free ports (or ``ports``: API, Prefect, Manila), plus ``extra_env`` (e.g. an
-    S3 store or a PostgreSQL catalog); SIGINT (then SIGKILL after 40 s) on exit."""
+    ``data_dir``, on free ports (or ``ports``: API, Prefect, Manila, Trove), plus
+    ``extra_env`` (e.g. an S3 store or a PostgreSQL catalog); SIGINT (then SIGKILL after
+    40 s) on exit."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    api_port, ui_port, manila_port = ports or (_free_port(), _free_port(), _free_port())
+    api_port, ui_port, manila_port, trove_port = ports or (
+        _free_port(),
+        _free_port(),
+        _free_port(),
+        _free_port(),
+    )
     fault_file = data_dir / "faults.json"
-    env = run_env(data_dir, api_port, ui_port, manila_port, extra_env)
+    env = run_env(data_dir, api_port, ui_port, manila_port, trove_port, extra_env)
     log = data_dir / "safehold-run.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -149,6 +159,7 @@ def running(
             fault_file,
             proc.pid,
             f"http://127.0.0.1:{manila_port}",
+            f"http://127.0.0.1:{trove_port}",
         )
     finally:
         proc.send_signal(signal.SIGINT)

@@ -33,6 +33,12 @@ from storage.catalog.cascade import (
 )
 from storage.catalog.chains import select_parent
 from storage.catalog.db import make_engine, migrate
+from storage.catalog.db_models import (
+    DbBackup,
+    DbBackupStatus,
+    DbInstance,
+    InstanceStatus,
+)
 from storage.catalog.export import (
     ImportedRecord,
     decode_record,
@@ -92,6 +98,10 @@ from storage.catalog.volumes import (
 
 __all__ = [
     "Backup",
+    "DbBackup",
+    "DbBackupStatus",
+    "DbInstance",
+    "InstanceStatus",
     "DataRelease",
     "BackupStatus",
     "ENDED_BADLY",

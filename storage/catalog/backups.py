@@ -9,25 +9,27 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from storage.catalog import chains, lifecycle
 from storage.catalog.backup_filters import filter_clause
 from storage.catalog.cas import compare_and_set, require
+from storage.catalog.db_models import DbBackup
 from storage.catalog.models import Backup, BackupStatus, Snapshot, Volume, VolumeStatus
 from storage.catalog.ownership import owner_where, owns, require_deleting
 from storage.catalog.paging import list_page
 from storage.catalog.rows import get_owned
 from storage.catalog.share_backups import note_progress
-from storage.catalog.share_models import Share, ShareBackup
+from storage.catalog.share_models import ShareBackup
 from storage.catalog.snapshots import hold_for_backup, release_after_backup
 from storage.catalog.volumes import get_volume, volume_bytes
 from storage.errors import InvalidRequest, InvalidStatus
 
 B, V = BackupStatus, VolumeStatus
 # Rows whose data moves in a flow run, with progress_done/progress_total columns.
-Moving = type[Backup] | type[Volume] | type[ShareBackup]
+Moving = type[Backup] | type[Volume] | type[ShareBackup] | type[DbBackup]
 SORT_KEYS = {
     "id": "id",
     "status": "status",
@@ -217,9 +219,7 @@ def mark_deleting(
     return backup
 
 
-def attach_flow_run(
-    *, session: Session, record: Backup | Volume | Snapshot | Share | ShareBackup, flow_run_id: str
-) -> None:
+def attach_flow_run(*, session: Session, record: Any, flow_run_id: str) -> None:
     """Record which flow run drives the record's current transition."""
     record.flow_run_id = flow_run_id
     session.add(record)

@@ -15,8 +15,9 @@ from typing import Any, Final
 
 from sqlmodel import Session, SQLModel, col, select
 
-from storage.catalog import lifecycle
+from storage.catalog import db_backups, db_instances, lifecycle
 from storage.catalog.backups import backup_for_volume_run, fail_operation
+from storage.catalog.db_models import DbBackup, DbInstance
 from storage.catalog.models import Backup, Snapshot, Volume
 from storage.catalog.share_backups import fail_share_backup, share_backup_for_run
 from storage.catalog.share_models import Share, ShareBackup
@@ -24,7 +25,7 @@ from storage.catalog.shares import fail_share
 from storage.catalog.snapshots import fail_snapshot
 from storage.catalog.volumes import fail_volume
 
-Row = Backup | Volume | Snapshot | Share | ShareBackup
+Row = Backup | Volume | Snapshot | Share | ShareBackup | DbInstance | DbBackup
 # fail(session, record_id, reason, run_ids) -> whether the row moved.
 FailFn = Callable[[Session, str, str, Collection[str]], bool]
 
@@ -83,6 +84,25 @@ KINDS: Final[Mapping[str, Kind]] = {
             ShareBackup,
             lifecycle.SHARE_BACKUP_TRANSITIONAL,
             lambda s, i, r, runs: fail_share_backup(session=s, backup_id=i, reason=r, run_ids=runs),
+            parameter="backup_id",
+        ),
+        Kind(
+            "db_instance",
+            DbInstance,
+            db_instances.TRANSITIONAL,
+            lambda s, i, r, runs: db_instances.fail_instance(
+                session=s, instance_id=i, reason=r, run_ids=runs
+            ),
+            lambda s, row: db_instances.backup_holding(session=s, instance=row),
+            parameter="instance_id",
+        ),
+        Kind(
+            "db_backup",
+            DbBackup,
+            db_backups.TRANSITIONAL,
+            lambda s, i, r, runs: db_backups.fail_db_backup(
+                session=s, backup_id=i, reason=r, run_ids=runs
+            ),
             parameter="backup_id",
         ),
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import SQLModel
 
+from storage.catalog.db_models import DbBackup
 from storage.catalog.models import Backup
 from storage.catalog.share_models import ShareBackup
 
@@ -24,6 +25,11 @@ def backup_record(backup: Backup) -> dict[str, Any]:
 def share_backup_record(backup: ShareBackup) -> dict[str, Any]:
     """The share backup row as plain JSON types, without its run state."""
     return _plain(backup, (*_RUN_STATE, "restore_share_id", "restore_progress"))
+
+
+def db_backup_record(backup: DbBackup) -> dict[str, Any]:
+    """The database backup row as plain JSON types, without its run state."""
+    return _plain(backup, _RUN_STATE)
 
 
 def _plain(row: SQLModel, drop: Iterable[str]) -> dict[str, Any]:

@@ -6,11 +6,12 @@ from typing import TypeVar
 
 from sqlmodel import Session
 
+from storage.catalog.db_models import DbBackup, DbInstance
 from storage.catalog.models import Backup, Snapshot, Volume, utcnow
 from storage.catalog.share_models import Share, ShareBackup
 from storage.errors import RecordNotFound
 
-R = TypeVar("R", Backup, Snapshot, Volume, Share, ShareBackup)
+R = TypeVar("R", Backup, Snapshot, Volume, Share, ShareBackup, DbInstance, DbBackup)
 
 
 def get_owned(session: Session, model: type[R], record_id: str, project_id: str | None) -> R:

@@ -93,7 +93,9 @@ def test_a_taken_port_is_named(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        settings = Settings(data_dir=tmp_path, api_port=port, ui_port=0, manila_port=0)
+        settings = Settings(
+            data_dir=tmp_path, api_port=port, ui_port=0, manila_port=0, trove_port=0
+        )
         problem = taken_ports(settings, external_server=False)
     assert problem == f"port {port} on 127.0.0.1 for the API (SAFEHOLD_API_PORT) is already in use"
     assert taken_ports(settings, external_server=False) is None

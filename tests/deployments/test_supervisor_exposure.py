@@ -38,12 +38,13 @@ def test_prefect_binds_loopback_and_gets_no_secret(
         api_port=0,
         ui_port=0,
         manila_port=0,
+        trove_port=0,
     )
     with pytest.raises(_Spawned):
         supervisor.run(settings)
     [(name, argv, env)] = spawned
     assert name == "prefect-server"
-    assert argv[argv.index("--host") + 1] == "127.0.0.1"
+    assert argv[1:4] == ["-m", "deployments.prefect_server", "127.0.0.1"]
     assert env is not None and "s3cr3t" not in repr(env)
     assert prefect_api_url(settings).startswith("http://127.0.0.1:")
 

@@ -111,7 +111,7 @@ def read_at(fd: int, buf: memoryview, offset: int) -> int:
     return os.preadv(fd, [buf], offset)
 
 
-def _chunker(params: ChunkParams) -> FastCDC:
+def chunker(params: ChunkParams) -> FastCDC:
     """This thread's FastCDC instance (instances are not thread-safe)."""
     cache: dict[ChunkParams, FastCDC] | None = getattr(_local, "chunkers", None)
     if cache is None:
@@ -156,7 +156,7 @@ def encode_span(
     data = _read_span(fd, start, length)
     chunks: list[SpanChunk] = []
     probing = False
-    for cut in _chunker(params).cut_buf(data) if len(data) else ():
+    for cut in chunker(params).cut_buf(data) if len(data) else ():
         if halt():
             raise Stopped("tree backup stopped while chunking")
         piece = cut.data
@@ -164,13 +164,13 @@ def encode_span(
         if known(sha):
             chunks.append(SpanChunk(start + cut.offset, cut.length, sha, None, False))
             continue
-        payload, compressed = _store_form(piece, level, probing)
+        payload, compressed = store_form(piece, level, probing)
         probing = not compressed
         chunks.append(SpanChunk(start + cut.offset, cut.length, sha, payload, compressed))
     return SpanResult(chunks, len(data))
 
 
-def _store_form(piece: memoryview, level: int, probing: bool) -> tuple[bytes, bool]:
+def store_form(piece: memoryview, level: int, probing: bool) -> tuple[bytes, bool]:
     """(stored bytes, compressed?) of a new chunk; raw unless zstd saves >= 3 %."""
     raw_len = len(piece)
     if probing and raw_len > 2 * _PROBE:

@@ -1,0 +1,1 @@
+"""Trove v1.0 routers."""
