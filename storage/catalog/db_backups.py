@@ -18,7 +18,7 @@ from storage.catalog.db_instances import hold_for_backup, release_from_backup
 from storage.catalog.db_models import DbBackup, DbBackupStatus, DbInstance
 from storage.catalog.ownership import owner_where, owns, require_owned
 from storage.catalog.rows import get_owned
-from storage.errors import InvalidStatus, RecordNotFound
+from storage.errors import InvalidRequest, InvalidStatus, RecordNotFound
 
 DB = DbBackupStatus
 RUNNING: Final = frozenset({DB.NEW, DB.BUILDING, DB.SAVING})
@@ -86,6 +86,41 @@ def _parent(
         .order_by(col(DbBackup.created_at).desc(), col(DbBackup.id).desc())
     )
     return session.exec(stmt).first()
+
+
+def register_db_backup(
+    *,
+    session: Session,
+    project_id: str,
+    user_id: str,
+    backup_id: str,
+    owner_id: str,
+    name: str,
+    description: str | None,
+    datastore: str,
+    version: str,
+    size_bytes: int,
+) -> DbBackup:
+    """Insert a backup whose data already is in the store (Trove's restore_from) as
+    RESTORED; InvalidRequest if a backup with that id is already in the catalog."""
+    if session.get(DbBackup, backup_id) is not None:
+        raise InvalidRequest(f"Backup {backup_id} is already registered.")
+    backup = DbBackup(
+        id=backup_id,
+        project_id=project_id,
+        user_id=user_id,
+        owner_id=owner_id,
+        name=name,
+        description=description,
+        datastore=datastore,
+        datastore_version=version,
+        status=DB.RESTORED,
+        size_bytes=size_bytes,
+    )
+    session.add(backup)
+    session.commit()
+    session.refresh(backup)
+    return backup
 
 
 def get_db_backup(*, session: Session, backup_id: str, project_id: str | None = None) -> DbBackup:
@@ -208,6 +243,7 @@ def begin_db_backup_delete(
             flow_run_id=None,
             fail_reason=None,
             status_before_delete=before,
+            op_token=str(uuid.uuid4()),  # a new attempt: deleting again is a new run
         )
         require(changed, f"Backup {row.id} changed while its delete began; try again.")
     session.commit()

@@ -268,3 +268,54 @@ def test_the_password_is_nowhere(service: Service) -> None:
         return repr([r.parameters for r in runs])
 
     assert CANARY not in asyncio.run(parameters())
+
+
+def test_a_cascade_stopped_by_a_failing_delete_leaves_the_rest_restorable(
+    service: Service,
+) -> None:
+    client = trove(service)
+    instance = create(client, "sqlite", "cascade-stop")
+    sql = sql_of(client, instance)
+    sql.run("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER)")
+    load(sql, 0, 100)
+    full = backup(client, instance, "full")
+    load(sql, 100, 20)
+    leaf = backup(client, instance, "leaf", incremental=True)
+    expected = sql.rows(QUERY)
+    # The store refuses every delete: the leaf's (the first deleted) fails for good.
+    service.fault_file.write_text('{"delete": {"permanent": 1000}}')
+    try:
+        client.backups.delete(full.id)
+        stopped = wait(lambda: client.backups.get(leaf.id), {"DELETE_FAILED"})
+        kept = wait(lambda: client.backups.get(full.id), {"COMPLETED"})
+    finally:
+        service.fault_file.unlink()
+    assert "injected" in stopped.fail_reason
+    assert leaf.id in kept.fail_reason  # says where the cascade stopped
+    restored = create(client, "sqlite", "after-stop", restorePoint={"backupRef": full.id})
+    assert sql_of(client, restored).rows(QUERY) == expected[:100]
+    client.backups.delete(full.id)  # deleting again finishes the cascade
+    for point in (leaf, full):
+        _gone(lambda b=point: client.backups.get(b.id))
+
+
+def test_restore_from_registers_a_stored_backup_whose_record_was_lost(service: Service) -> None:
+    client = trove(service)
+    instance = create(client, "sqlite", "lost-record")
+    sql = sql_of(client, instance)
+    sql.run("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER)")
+    load(sql, 0, 50)
+    saved = backup(client, instance, "kept")
+    with sqlite3.connect(service.data_dir / "catalog.db") as catalog:
+        catalog.execute("DELETE FROM db_backups WHERE id = ?", (saved.id,))
+    with pytest.raises(trove_exc.NotFound):
+        client.backups.get(saved.id)
+    version = client.datastore_versions.list("sqlite")[0]
+    again = client.backups.create(
+        "registered", None, restore_from=saved.locationRef, restore_ds_version=version.id
+    )
+    assert again.id == saved.id and again.status == "RESTORED"
+    restored = create(client, "sqlite", "from-registered", restorePoint={"backupRef": again.id})
+    assert sql_of(client, restored).rows(QUERY) == sql.rows(QUERY)
+    with pytest.raises(trove_exc.ClientException):  # already registered now
+        client.backups.create("twice", None, restore_from=saved.locationRef)

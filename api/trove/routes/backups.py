@@ -4,21 +4,23 @@ list with filters and marker paging, show, delete with cascade to every descenda
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlmodel import Session
 
-from api.auth import list_project, visible_project
+from api.auth import Context, list_project, visible_project
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep
 from api.faults import Fault
 from api.follow import settle, settled, visible_row
 from api.runs import Runs, launch
 from api.trove.datastores import ALIASES
-from api.trove.schemas import BackupCreateBody
+from api.trove.registration import read_registration
+from api.trove.schemas import BackupCreate, BackupCreateBody
 from api.trove.views import backup_view
 from storage.catalog import DbBackup, db_backups, db_instances
-from storage.errors import InvalidStatus
+from storage.errors import InvalidRequest, InvalidStatus
 from storage.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -58,7 +60,7 @@ def create_backup(
     parent), 422 unless the instance is ACTIVE."""
     spec = body.backup
     if spec.restore_from is not None:
-        raise Fault(400, "restore_from is not supported yet: give an instance.")
+        return {"backup": backup_body(settings, _register(spec, context, session, settings))}
     if not spec.instance:
         raise Fault(400, "BackupCreationError: an instance is required.")
     project = visible_project(context)
@@ -82,6 +84,26 @@ def create_backup(
     logger.info("db backup %s of instance %s: parent %s", backup.id, instance.id, backup.parent_id)
     launch(session=session, runs=runs, operation="create_db_backup", record=backup)
     return {"backup": backup_body(settings, backup)}
+
+
+def _register(
+    spec: BackupCreate, context: Context, session: Session, settings: Settings
+) -> DbBackup:
+    """Trove's restore_from: the stored backup at the location, registered as RESTORED."""
+    found = read_registration(settings, context, spec.restore_from or {}, os.environ)
+    try:
+        backup = db_backups.register_db_backup(
+            session=session,
+            project_id=context.project_id,
+            user_id=context.user_id,
+            name=spec.name,
+            description=spec.description,
+            **found,
+        )
+    except InvalidRequest as exc:
+        raise Fault(409, str(exc)) from None
+    logger.info("db backup %s: registered from the store", backup.id)
+    return backup
 
 
 def _page(

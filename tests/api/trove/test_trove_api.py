@@ -211,3 +211,16 @@ def test_delete_cascades_to_descendants_in_one_run(
     assert (
         client.delete(url(f"backups/{chain[0]}", OTHER), headers=h("bob", OTHER)).status_code == 404
     )
+
+
+def test_restore_from_refuses_locations_outside_the_store(client: TestClient) -> None:
+    def register(location: Any) -> int:
+        body = {"backup": {"name": "r", "restore_from": {"remote_location": location}}}
+        return client.post(url("backups"), json=body, headers=h()).status_code
+
+    assert register("http://elsewhere/v1/AUTH_x/database_backups/a.xbstream") == 400
+    assert register(None) == 400
+    base = f"file://{client.app.state.settings.data_path / 'backups'}/databases"  # type: ignore[attr-defined]
+    assert register(f"{base}/{MISSING}/packs/{MISSING}") == 400
+    assert register(f"{base}/../{MISSING}/manifests/{MISSING}") == 400
+    assert register(f"{base}/{MISSING}/manifests/{MISSING}") == 404  # nothing stored there
