@@ -30,6 +30,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from troveclient import exceptions as trove_exc
 from troveclient.v1 import client as trove_client
 
+from tests.e2e.tcp_proxy import Proxy
 from tests.live import Service, running
 
 pytestmark = pytest.mark.e2e
@@ -40,10 +41,19 @@ Rows = list[tuple[Any, ...]]
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def mariadb() -> Iterator[Proxy]:
+    """MariaDB as the service reaches it: through a proxy a test can take down."""
+    proxy = Proxy(3306)
+    proxy.up()
+    yield proxy
+    proxy.down()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, mariadb: Proxy) -> Iterator[Service]:
     env = {
         "SAFEHOLD_POSTGRESQL_URL": f"postgresql://postgres:{CANARY}@127.0.0.1:5432",
-        "SAFEHOLD_MARIADB_URL": "mysql://root@127.0.0.1:3306",
+        "SAFEHOLD_MARIADB_URL": f"mysql://root@127.0.0.1:{mariadb.port}",
     }
     with running(tmp_path_factory.mktemp("databases"), extra_env=env) as svc:
         yield svc
@@ -198,6 +208,11 @@ def test_chain_restores_every_point_and_cascades(service: Service, kind: str) ->
     _gone(lambda: client.instances.get(instance.id))
 
 
+def _committed(svc: Service, backup_id: str) -> bool:
+    """Whether the backup's manifest (its commit point) is in the file store."""
+    return any((svc.data_dir / "backups" / "databases").glob(f"*/manifests/{backup_id}"))
+
+
 def _gone(get: Callable[[], Any], timeout: float = TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -225,9 +240,30 @@ def test_a_failing_dump_ends_failed_and_frees_the_instance(service: Service) -> 
     failed = wait(lambda: client.backups.get(made.id), {"COMPLETED", "FAILED"})
     assert failed.status == "FAILED"
     assert dbname in failed.fail_reason
+    assert not _committed(service, made.id)  # nothing of the failed dump is restorable
     assert wait(lambda: client.instances.get(instance.id), {"ACTIVE"}).status == "ACTIVE"
     client.backups.delete(made.id)
     _gone(lambda: client.backups.get(made.id))
+
+
+def test_the_server_down_during_a_backup_fails_it_and_frees_the_instance(
+    service: Service, mariadb: Proxy
+) -> None:
+    client = trove(service)
+    dbname = f"e2e_down_{uuid.uuid4().hex[:8]}"
+    instance = create(client, "mariadb", "unreachable", databases=[{"name": dbname}])
+    mariadb.down()
+    try:
+        made = client.backups.create("no-server", instance.id)
+        failed = wait(lambda: client.backups.get(made.id), {"COMPLETED", "FAILED"})
+        after = wait(lambda: client.instances.get(instance.id), {"ACTIVE"})
+    finally:
+        mariadb.up()
+    assert failed.status == "FAILED" and failed.fail_reason
+    assert after.status == "ACTIVE"
+    assert not _committed(service, made.id)
+    again = backup(client, instance, "server-back")  # the next one works
+    assert again.status == "COMPLETED"
 
 
 def test_a_name_already_on_the_server_is_refused_and_kept(service: Service) -> None:

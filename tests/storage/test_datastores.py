@@ -209,6 +209,18 @@ def test_dump_of_a_missing_database_fails_with_a_reason(case: Case) -> None:
     assert not case.store.exists(missing)
 
 
+def test_a_failed_dump_raises_at_its_end_before_the_consumer_sees_eof(case: Case) -> None:
+    """A consumer that commits at EOF (a backup's manifest) never commits a failed dump
+    (SQLite's fails before it yields a stream at all)."""
+    missing = unique_name("never")
+    seen_eof = False
+    with pytest.raises(DumpFailed), case.store.dump(missing) as stream:
+        while stream.read(65536):
+            pass
+        seen_eof = True
+    assert not seen_eof
+
+
 def test_an_error_in_the_consumer_propagates_and_stops_the_dump(
     case: Case, spawned: list[Spawned]
 ) -> None:

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO, cast
+from typing import IO, Any, BinaryIO, cast
 
 from storage.sources.databases.errors import (
     DatastoreError,
@@ -73,20 +73,49 @@ def dump_output(argv: Sequence[str], tool: ToolEnv) -> Iterator[BinaryIO]:
         proc = _spawn(argv, tool, DumpFailed, streams)
         stream = cast(IO[bytes], proc.stdout)
         try:
-            # A BufferedReader: BinaryIO at run time, only typed as IO[bytes] by Popen.
-            yield cast(BinaryIO, stream)
+            # The end of the stream is checked where it is read: a consumer that commits
+            # what it read at EOF (a backup's manifest) must see a failed dump first.
+            yield cast(BinaryIO, _CheckedEnd(stream, lambda: _finish(proc, argv, tool, stderr)))
         except BaseException:
             _stop(proc)
             raise
-        if stream.read(1):
+        if not stream.closed and stream.read(1):
             # A consumer that stops early must not pass a truncated dump off as complete.
             _stop(proc)
             raise DumpFailed(f"{tool.label}: the dump was left before its end")
-        stream.close()
-        code = proc.wait()
-        if code != 0:
-            raise tool.error(DumpFailed, _exit_text(argv, code), _tail(stderr))
+        _finish(proc, argv, tool, stderr)
         log.debug("%s finished", argv[0])
+
+
+def _finish(
+    proc: subprocess.Popen[bytes], argv: Sequence[str], tool: ToolEnv, stderr: IO[bytes]
+) -> None:
+    """Wait for a dump tool that reached the end of its output; DumpFailed (or
+    ServerUnavailable) if it exited non-zero. Idempotent."""
+    if proc.stdout is not None:
+        proc.stdout.close()
+    code = proc.wait()
+    if code != 0:
+        raise tool.error(DumpFailed, _exit_text(argv, code), _tail(stderr))
+
+
+class _CheckedEnd:
+    """A readable stream whose end (read() returning b"") is only reported once ``at_end``
+    (which raises for a failed dump) has passed."""
+
+    def __init__(self, stream: IO[bytes], at_end: Callable[[], None]) -> None:
+        self._stream = stream
+        self._at_end = at_end
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes; b"" only at the end of a successful dump."""
+        data = self._stream.read(size)
+        if not data and size != 0:
+            self._at_end()
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def feed_input(argv: Sequence[str], data: Iterable[bytes], tool: ToolEnv) -> None:
