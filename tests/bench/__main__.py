@@ -8,6 +8,7 @@ Environment:
   SAFEHOLD_BENCH_SKIP_SHARES=1  skip the share (directory tree) section
   SAFEHOLD_BENCH_ONLY=shares    run only the share section (results: bench-results/shares.json)
   SAFEHOLD_BENCH_ONLY=latency   run only the orchestration latency (bench-results/latency.json)
+  SAFEHOLD_BENCH_ONLY=databases run only the database section (settings: tests/bench/databases.py)
   SAFEHOLD_BENCH_TREE_MIB       size of the share section's "mixed" tree in MiB (default 700)
   SAFEHOLD_BENCH_SMALL_FILES    files in the share section's "small" tree (default 100000)
 """
@@ -27,6 +28,7 @@ from typing import Any
 
 from tests.bench import (
     data,
+    databases,
     hardware,
     incremental,
     latency,
@@ -40,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench-results" / "latest.json"
 SHARE_RESULTS = ROOT / "bench-results" / "shares.json"
 LATENCY_RESULTS = ROOT / "bench-results" / "latency.json"
-ONLY = ("shares", "latency")
+ONLY = ("shares", "latency", "databases")
 
 NOTES = [
     "one run per tool, wall clock; the page cache is dropped before every timed backup and "
@@ -96,6 +98,8 @@ def main() -> int:
     print(f"work dir {workdir}", flush=True)
     if only == "latency":
         return _latency_only(workdir)
+    if only == "databases":
+        return databases.only(workdir)
     try:
         results = run_shares_only(workdir) if only == "shares" else run(size, workdir)
     finally:
@@ -108,6 +112,8 @@ def main() -> int:
         print(report.render(results))
         print(incremental.render(results.get("incremental", {})))
     print(shares.render(results["shares"]))
+    if "databases" in results:
+        print(databases.render(results["databases"]))
     path = SHARE_RESULTS if only == "shares" else RESULTS
     report.write_json(results, path)
     print(f"\nresults written to {path}")
@@ -179,6 +185,7 @@ def run(size: int, workdir: Path) -> dict[str, Any]:
     else:
         lat = _section("orchestration latency (safehold run)", lambda: latency.run(workdir))
     share_results = _shares(workdir)
+    db_results = databases.section(workdir)
     return {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
@@ -198,6 +205,7 @@ def run(size: int, workdir: Path) -> dict[str, Any]:
         "latency": lat,
         "incremental": incr,
         "shares": share_results,
+        "databases": db_results,
         "notes": NOTES,
     }
 

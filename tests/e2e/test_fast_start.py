@@ -28,7 +28,6 @@ from tests.e2e.helpers import (
     MIB,
     backup_run_id,
     cinder,
-    run_state,
     volume_with_data,
     wait_for,
     wait_run,
@@ -83,7 +82,7 @@ def test_a_run_is_claimed_on_its_event_and_forked_from_the_warm_server(fast: Ser
     backup = _backed_up(admin, vol.id)
     run_id = backup_run_id(fast.url, PROJECT, backup.id)
     _warm_pid(fast, run_id)
-    assert run_state(fast.prefect_api, run_id) == "COMPLETED"
+    assert wait_run(fast.prefect_api, run_id, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
     assert "event pickup subscribed to prefect.flow-run.Scheduled" in _runner_log(fast)
 
 
@@ -135,7 +134,7 @@ def test_a_task_retry_happens_inside_the_forked_process(fast: Service) -> None:
         fast.fault_file.unlink()
     run_id = backup_run_id(fast.url, PROJECT, backup.id)
     _warm_pid(fast, run_id)
-    assert run_state(fast.prefect_api, run_id) == "COMPLETED"
+    assert wait_run(fast.prefect_api, run_id, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
     assert _retried_tasks(fast, run_id), "no task of the run was retried"
 
 
@@ -146,7 +145,7 @@ def test_the_stock_polling_runner_still_serves(tmp_path: Path) -> None:
         vol = volume_with_data(admin, 2 * MIB, seed=5)
         backup = _backed_up(admin, vol.id)
         run_id = backup_run_id(svc.url, PROJECT, backup.id)
-        assert run_state(svc.prefect_api, run_id) == "COMPLETED"
+        assert wait_run(svc.prefect_api, run_id, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
         assert "forked from the warm server" not in _runner_log(svc)
 
 
