@@ -23,10 +23,14 @@ DB = DbBackupStatus
 
 @flow(name="create-db-instance", **DB_INSTANCE_HOOKS)
 async def create_db_instance(instance_id: str) -> dict[str, int]:
-    """BUILD -> (database created; loaded from its restore point, if any) -> ACTIVE."""
+    """BUILD -> (database created, or a registered one found; loaded from its restore
+    point, if any) -> ACTIVE."""
     run_ids = current_runs()
     instance = tasks.claim_instance(instance_id, frozenset({IS.BUILD}), run_ids)
-    tasks.create_database(instance.datastore, instance.database)
+    if instance.managed:
+        tasks.require_database(instance.datastore, instance.database)
+    else:
+        tasks.create_database(instance.datastore, instance.database)
     if instance.restore_backup_id:
         source = tasks.load_db_backup(instance.restore_backup_id)
         await tasks.restore_database(instance, source)
@@ -38,10 +42,12 @@ async def create_db_instance(instance_id: str) -> dict[str, int]:
 
 @flow(name="delete-db-instance", **DB_INSTANCE_HOOKS)
 async def delete_db_instance(instance_id: str) -> None:
-    """SHUTDOWN -> (database dropped) -> row removed; its backups stay (Trove)."""
+    """SHUTDOWN -> (database dropped, unless registered by manage) -> row removed; its
+    backups stay (Trove)."""
     run_ids = current_runs()
     instance = tasks.claim_instance(instance_id, frozenset({IS.SHUTDOWN}), run_ids)
-    tasks.drop_database(instance.datastore, instance.database)
+    if not instance.managed:  # a registered database belongs to the operator: forgotten only
+        tasks.drop_database(instance.datastore, instance.database)
     tasks.delete_instance_row(instance_id, run_ids)
 
 

@@ -23,7 +23,7 @@ from storage.catalog.records import db_backup_record
 from storage.format import ProgressFn, tree
 from storage.format.namespace import NamespacedStore
 from storage.objects import ObjectStore
-from storage.sources.databases import Datastore, configured_datastores
+from storage.sources.databases import DatabaseNotFound, Datastore, configured_datastores
 
 SPACE = "databases"
 # Appended rows change little of a dump: smaller chunks than a share's store less of an
@@ -146,6 +146,13 @@ def create_database(kind: str, name: str) -> None:
     target = datastore(kind)
     if not target.exists(name):
         target.create_database(name)
+
+
+@task(cache_policy=NO_CACHE, **STORAGE_TASK)
+def require_database(kind: str, name: str) -> None:
+    """DatabaseNotFound unless a registered database is (still) on its server."""
+    if not datastore(kind).exists(name):
+        raise DatabaseNotFound(f"database {name} is not on the {kind} server")
 
 
 @task(cache_policy=NO_CACHE, **STORAGE_TASK)

@@ -43,6 +43,17 @@ class InstanceCreateBody(_Body):
     instance: InstanceCreate
 
 
+class InstanceManage(_Body):
+    name: str = Field(min_length=1, max_length=255)
+    database: str
+    datastore: DatastoreSpec = Field(default_factory=DatastoreSpec)
+    volume: VolumeSpec = Field(default_factory=lambda: VolumeSpec(size=1))
+
+
+class InstanceManageBody(_Body):
+    instance: InstanceManage
+
+
 class BackupCreate(_Body):
     name: str = Field(min_length=1, max_length=255)
     instance: str | None = None

@@ -42,6 +42,7 @@ def create_instance(
     volume_size: int,
     database: str | None = None,
     restore_backup_id: str | None = None,
+    managed: bool = False,
 ) -> DbInstance:
     """Insert an instance row in BUILD (its database named ``database``, or after its id);
     InvalidRequest for a bad name or size, or a database another instance holds."""
@@ -66,6 +67,7 @@ def create_instance(
         database=database,
         volume_size=volume_size,
         restore_backup_id=restore_backup_id,
+        managed=managed,
         op_token=str(uuid.uuid4()),
     )
     session.add(instance)

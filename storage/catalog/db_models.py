@@ -47,6 +47,8 @@ class DbInstance(SQLModel, table=True):
     datastore_version: str = Field(max_length=64)
     database: str = Field(max_length=64)  # the database's name on the server
     volume_size: int = 1  # GiB: a quota shown in the API, as Trove's volume size
+    # Registered by an admin (manage): deleting the instance forgets it, the database stays.
+    managed: bool = False
     used_bytes: int = Field(default=0, sa_type=BigInteger)
     status: str = Field(default=InstanceStatus.BUILD, max_length=32, index=True)
     # The backup this instance is built from (Trove's restorePoint), if any.

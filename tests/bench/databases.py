@@ -109,8 +109,8 @@ NOTES = [
     "restores run pg_restore --no-owner --single-transaction (as Safehold does) into a new "
     "database, created inside the timed step; each is verified (row counts of every table, "
     "md5 of articles and of pgbench_accounts in key order)",
-    "the change updates rows chosen uniformly at random: each update moves its row to "
-    "the table's end in the dump, so most 64 KiB stretches of pgbench_accounts change",
+    "the change updates rows chosen uniformly at random (seeded): an updated row leaves its "
+    "place in the dump for the table's end, so the changes are scattered over the whole dump",
 ]
 
 WORDS = tuple(
@@ -940,6 +940,10 @@ def _mb(value: float | None) -> str:
     return "-" if value is None else f"{value / MB:.1f}"
 
 
+def _missing(step: dict[str, Any]) -> str:
+    return f"FAILED: {step['error'][:120]}" if "error" in step else "not run"
+
+
 def _backup_table(steps: dict[str, Any]) -> list[str]:
     head = (
         f"  {'tool':<27}{'seconds':>9}{'MB/s':>8}{'stored MB':>11}"
@@ -949,7 +953,7 @@ def _backup_table(steps: dict[str, Any]) -> list[str]:
     for tool in ("safehold", "pg_dump", *RESTIC_VARIANTS):
         step = steps.get(tool, {})
         if "seconds" not in step:
-            lines.append(f"  {LABELS[tool]:<27}FAILED: {step.get('error', 'not run')[:120]}")
+            lines.append(f"  {LABELS[tool]:<27}{_missing(step)}")
             continue
         lines.append(
             f"  {LABELS[tool]:<27}{step['seconds']:>9.2f}{_num(step.get('mb_s'), '{:.1f}'):>8}"
@@ -965,7 +969,7 @@ def _restore_table(steps: dict[str, Any]) -> list[str]:
     for tool, label in RESTORE_LABELS.items():
         step = steps.get(tool, {})
         if "seconds" not in step:
-            lines.append(f"  {label:<34}FAILED: {step.get('error', 'not run')[:120]}")
+            lines.append(f"  {label:<34}{_missing(step)}")
             continue
         verified = "yes" if step.get("verified") else "NO"
         lines.append(
@@ -986,10 +990,10 @@ def _target_lines(goals: dict[str, Any]) -> list[str]:
     return [
         f"  {mark(full)} full backup no slower than pg_dump -Fc: safehold "
         f"{_num(full['safehold_seconds'])} s, pg_dump -Fc {_num(full['pg_dump_seconds'])} s "
-        f"({_num(ratio_s)}x)",
+        f"({_num(ratio_s, '{:.2f}x')})",
         f"  {mark(incr)} incremental stores less than restic: safehold "
         f"{_mb(incr['safehold_bytes'])} MB, restic (smaller variant) {_mb(incr['restic_bytes'])} "
-        f"MB ({_num(ratio_b)}x)",
+        f"MB ({_num(ratio_b, '{:.2f}x')})",
     ]
 
 

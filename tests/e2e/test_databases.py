@@ -355,3 +355,41 @@ def test_restore_from_registers_a_stored_backup_whose_record_was_lost(service: S
     assert sql_of(client, restored).rows(QUERY) == sql.rows(QUERY)
     with pytest.raises(trove_exc.ClientException):  # already registered now
         client.backups.create("twice", None, restore_from=saved.locationRef)
+
+
+def test_a_registered_database_is_backed_up_and_kept_when_forgotten(service: Service) -> None:
+    name = f"e2e_legacy_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="test")
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")
+        sql = Sql("postgresql", name, "")
+        sql.run("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER)")
+        load(sql, 0, 30)
+        resp = requests.post(
+            f"{service.trove_url}/v1.0/{PROJECT}/instances/manage",
+            json={
+                "instance": {
+                    "name": "legacy",
+                    "database": name,
+                    "datastore": {"type": "postgresql"},
+                }
+            },
+            headers={"X-Auth-Token": f"admin:{PROJECT}"},
+            timeout=30,
+        )
+        assert resp.status_code == 200, resp.text
+        client = trove(service)
+        instance = wait(lambda: client.instances.get(resp.json()["instance"]["id"]), {"ACTIVE"})
+        saved = backup(client, instance, "legacy-full")
+        restored = create(client, "postgresql", "legacy-copy", restorePoint={"backupRef": saved.id})
+        assert sql_of(client, restored).rows(QUERY) == sql.rows(QUERY)
+        client.instances.delete(instance.id)
+        _gone(lambda: client.instances.get(instance.id))
+        assert sql.rows("SELECT count(*) FROM items") == [(30,)]  # forgotten, not dropped
+        client.instances.delete(restored.id)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()

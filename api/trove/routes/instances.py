@@ -10,14 +10,14 @@ from typing import Any, Final
 from fastapi import APIRouter, Request, Response
 from sqlmodel import Session
 
-from api.auth import Context, list_project, visible_project
+from api.auth import Context, list_project, require_admin, visible_project
 from api.deps import ContextDep, RunsDep, SessionDep, SettingsDep
 from api.faults import Fault
 from api.follow import settle, settled, visible_row
 from api.runs import launch
 from api.trove.datastores import datastores, resolve
 from api.trove.routes.backups import backup_body, listed_backups
-from api.trove.schemas import InstanceCreate, InstanceCreateBody
+from api.trove.schemas import InstanceCreate, InstanceCreateBody, InstanceManageBody
 from api.trove.views import instance_view
 from storage.catalog import DbBackup, DbInstance, db_backups, db_instances
 from storage.catalog.db_backups import RESTORABLE
@@ -100,6 +100,45 @@ def create_instance(
         db_instances.forget_instance(session=session, instance_id=instance.id)
         raise Fault(400, f"Database {instance.database} already exists on {store.type}.")
     logger.info("instance %s: building on %s %s", instance.id, store.type, version)
+    launch(session=session, runs=runs, operation="create_db_instance", record=instance)
+    return {"instance": instance_body(request, settings, instance)}
+
+
+@router.post("/instances/manage")
+def manage_instance(
+    request: Request,
+    body: InstanceManageBody,
+    context: ContextDep,
+    session: SessionDep,
+    runs: RunsDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Safehold's extension (admin): register a database that is already on a configured
+    server as an instance of the caller's project; deleting it later forgets it and keeps
+    the database. 403 for a non-admin, 404 when the server has no such database."""
+    require_admin(context, "instance:manage")
+    spec = body.instance
+    if not DATABASE_NAME.fullmatch(spec.database):
+        raise Fault(400, f"Database name {spec.database[:80]!r} is invalid.")
+    store, version = resolve(settings, spec.datastore.type, spec.datastore.version)
+    try:
+        present = store.exists(spec.database)
+    except DatastoreError as exc:
+        raise Fault(503, f"The {store.type} server cannot be reached: {exc}") from None
+    if not present:
+        raise Fault(404, f"Database {spec.database} is not on the {store.type} server.")
+    instance = db_instances.create_instance(
+        session=session,
+        project_id=context.project_id,
+        user_id=context.user_id,
+        name=spec.name,
+        datastore=store.type,
+        version=version,
+        volume_size=spec.volume.size,
+        database=spec.database,
+        managed=True,
+    )
+    logger.info("instance %s: registering %s on %s", instance.id, instance.database, store.type)
     launch(session=session, runs=runs, operation="create_db_instance", record=instance)
     return {"instance": instance_body(request, settings, instance)}
 

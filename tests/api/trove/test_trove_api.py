@@ -224,3 +224,28 @@ def test_restore_from_refuses_locations_outside_the_store(client: TestClient) ->
     assert register(f"{base}/{MISSING}/packs/{MISSING}") == 400
     assert register(f"{base}/../{MISSING}/manifests/{MISSING}") == 400
     assert register(f"{base}/{MISSING}/manifests/{MISSING}") == 404  # nothing stored there
+
+
+def test_manage_registers_an_existing_database_for_admins_only(
+    client: TestClient, session: Session, launcher: RecordingLauncher
+) -> None:
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    settings.databases_dir.mkdir(parents=True, exist_ok=True)
+    sqlite3.connect(settings.databases_dir / "legacy.sqlite3").close()
+
+    def manage(user: str, database: str) -> Any:
+        body = {"instance": {"name": "legacy", "database": database}}
+        return client.post(url("instances/manage"), json=body, headers=h(user))
+
+    assert manage("alice", "legacy").status_code == 403
+    assert manage("admin", "absent").status_code == 404
+    assert manage("admin", "bad name").status_code == 400
+    assert launcher.submissions == []
+    resp = manage("admin", "legacy")
+    assert resp.status_code == 200
+    instance = resp.json()["instance"]
+    assert instance["status"] == "BUILD"
+    assert launcher.submissions[-1].deployment == "create-db-instance/safehold"
+    row = session.get(DbInstance, instance["id"])
+    assert row is not None and row.managed and row.database == "legacy"
+    assert manage("admin", "legacy").status_code == 400  # held by an instance already

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("datastore_version", _s(64), nullable=False),
         sa.Column("database", _s(64), nullable=False),
         sa.Column("volume_size", sa.Integer(), nullable=False),
+        sa.Column("managed", sa.Boolean(), nullable=False),
         sa.Column("used_bytes", sa.BigInteger(), nullable=False),
         sa.Column("status", _s(32), nullable=False),
         sa.Column("restore_backup_id", _s(36), nullable=True),
