@@ -20,7 +20,7 @@ from api.trove.registration import read_registration
 from api.trove.schemas import BackupCreate, BackupCreateBody
 from api.trove.views import backup_view
 from storage.catalog import DbBackup, db_backups, db_instances
-from storage.errors import InvalidRequest, InvalidStatus
+from storage.errors import InvalidRequest
 from storage.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -68,19 +68,16 @@ def create_backup(
         session=session, instance_id=spec.instance, project_id=project
     )
     settle(session=session, runs=runs, rows=[instance])
-    try:
-        backup = db_backups.begin_db_backup(
-            session=session,
-            project_id=instance.project_id,
-            user_id=context.user_id,
-            instance=instance,
-            name=spec.name,
-            description=spec.description,
-            parent_id=spec.parent_id,
-            incremental=spec.incremental,
-        )
-    except InvalidStatus as exc:
-        raise Fault(422, str(exc)) from None
+    backup = db_backups.begin_db_backup(
+        session=session,
+        project_id=instance.project_id,
+        user_id=context.user_id,
+        instance=instance,
+        name=spec.name,
+        description=spec.description,
+        parent_id=spec.parent_id,
+        incremental=spec.incremental,
+    )
     logger.info("db backup %s of instance %s: parent %s", backup.id, instance.id, backup.parent_id)
     launch(session=session, runs=runs, operation="create_db_backup", record=backup)
     return {"backup": backup_body(settings, backup)}
@@ -177,12 +174,9 @@ def delete_backup(
     (each deletion a child run); 422 while any of them is still running."""
     project = visible_project(context)
     settled(session=session, runs=runs, model=DbBackup, record_id=backup_id, project_id=project)
-    try:
-        rows = db_backups.begin_db_backup_delete(
-            session=session, backup_id=backup_id, project_id=project
-        )
-    except InvalidStatus as exc:
-        raise Fault(422, str(exc)) from None
+    rows = db_backups.begin_db_backup_delete(
+        session=session, backup_id=backup_id, project_id=project
+    )
     root = rows[-1]
     logger.info("db backup %s: deleting with %d descendants", root.id, len(rows) - 1)
     launch(session=session, runs=runs, operation="delete_db_backup_tree", record=root)

@@ -21,9 +21,8 @@ from api.trove.schemas import InstanceCreate, InstanceCreateBody, InstanceManage
 from api.trove.views import instance_view
 from storage.catalog import DbBackup, DbInstance, db_backups, db_instances
 from storage.catalog.db_backups import RESTORABLE
-from storage.errors import InvalidStatus
 from storage.settings import Settings
-from storage.sources.databases import DatastoreError
+from storage.sources.databases import Datastore, DatastoreError
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/{project_id}", tags=["instances"])
@@ -38,6 +37,14 @@ def instance_body(request: Request, settings: Settings, instance: DbInstance) ->
     """The instance as Trove shows it, with its server's endpoint (never credentials)."""
     store = datastores(settings).get(instance.datastore)
     return instance_view(instance, _base(request), store.endpoint() if store else None)
+
+
+def on_server(store: Datastore, database: str) -> bool:
+    """Whether the server has the database; 503 when it cannot be reached."""
+    try:
+        return store.exists(database)
+    except DatastoreError as exc:
+        raise Fault(503, f"The {store.type} server cannot be reached: {exc}") from None
 
 
 def _database_name(spec: InstanceCreate) -> str | None:
@@ -92,13 +99,11 @@ def create_instance(
         restore_backup_id=source.id if source is not None else None,
     )
     try:
-        taken = store.exists(instance.database)
-    except DatastoreError as exc:
+        if on_server(store, instance.database):
+            raise Fault(400, f"Database {instance.database} already exists on {store.type}.")
+    except Fault:
         db_instances.forget_instance(session=session, instance_id=instance.id)
-        raise Fault(503, f"The {store.type} server cannot be reached: {exc}") from None
-    if taken:
-        db_instances.forget_instance(session=session, instance_id=instance.id)
-        raise Fault(400, f"Database {instance.database} already exists on {store.type}.")
+        raise
     logger.info("instance %s: building on %s %s", instance.id, store.type, version)
     launch(session=session, runs=runs, operation="create_db_instance", record=instance)
     return {"instance": instance_body(request, settings, instance)}
@@ -121,11 +126,7 @@ def manage_instance(
     if not DATABASE_NAME.fullmatch(spec.database):
         raise Fault(400, f"Database name {spec.database[:80]!r} is invalid.")
     store, version = resolve(settings, spec.datastore.type, spec.datastore.version)
-    try:
-        present = store.exists(spec.database)
-    except DatastoreError as exc:
-        raise Fault(503, f"The {store.type} server cannot be reached: {exc}") from None
-    if not present:
+    if not on_server(store, spec.database):
         raise Fault(404, f"Database {spec.database} is not on the {store.type} server.")
     instance = db_instances.create_instance(
         session=session,
@@ -179,12 +180,9 @@ def delete_instance(
     builds or a backup dumps it."""
     project = visible_project(context)
     settled(session=session, runs=runs, model=DbInstance, record_id=instance_id, project_id=project)
-    try:
-        instance = db_instances.begin_instance_delete(
-            session=session, instance_id=instance_id, project_id=project
-        )
-    except InvalidStatus as exc:
-        raise Fault(422, str(exc)) from None
+    instance = db_instances.begin_instance_delete(
+        session=session, instance_id=instance_id, project_id=project
+    )
     logger.info("instance %s: deleting", instance.id)
     launch(session=session, runs=runs, operation="delete_db_instance", record=instance)
     return Response(status_code=202)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from storage.errors import CorruptData
@@ -168,3 +168,43 @@ def _ranges(pieces: list[Piece]) -> Iterator[tuple[int, int]]:
         end = max(end, offset + length)
     if start >= 0:
         yield start, end
+
+
+class BatchFetcher:
+    """Starts fetching the packs each batch of chunks needs, one task per pack.
+
+    A pack the previous batch fetched whole is not fetched again; one it read by ranges is
+    read by ranges again (the rest only), never whole: when chunks were stored in the
+    order batches are cut (path order, stream order), every byte is fetched once although
+    a pack straddles two batches.
+    """
+
+    def __init__(self, store: ObjectStore, packs: Sequence[str], pack_sizes: Sequence[int]) -> None:
+        self._store = store
+        self._packs = packs
+        self._sizes = pack_sizes
+        self._whole: dict[int, Future[PackBytes]] = {}  # packs the last batch fetched whole
+        self._ranged: set[int] = set()  # packs the last batch read by ranges
+
+    def fetch(
+        self, pool: ThreadPoolExecutor, pieces: Iterable[tuple[int, int, int]]
+    ) -> dict[int, Future[PackBytes]]:
+        """Futures of the packs holding ``pieces`` (pack, offset, stored length), by pack."""
+        by_pack: dict[int, list[Piece]] = {}
+        for pack, offset, length in pieces:
+            by_pack.setdefault(pack, []).append((offset, length))
+        fetches: dict[int, Future[PackBytes]] = {}
+        whole: dict[int, Future[PackBytes]] = {}
+        for pack, wanted in by_pack.items():
+            key, size = self._packs[pack], self._sizes[pack]
+            future = self._whole.get(pack)
+            if future is None and pack not in self._ranged and wants_whole(size, wanted):
+                future = pool.submit(fetch_whole, self._store, key, size)
+            if future is not None:
+                whole[pack] = future
+            else:
+                future = pool.submit(fetch_ranges, self._store, key, wanted)
+            fetches[pack] = future
+        self._whole = whole
+        self._ranged = set(fetches) - set(whole)
+        return fetches

@@ -37,7 +37,7 @@ from storage.format.progress import Progress, ProgressFn
 from storage.format.tree.chunking import ChunkRow, decode_chunk
 from storage.format.tree.entries import Entry, Kind, Xattrs
 from storage.format.tree.manifest import TreeManifest, read_tree_manifest
-from storage.format.tree.packs import PackBytes, fetch_ranges, fetch_whole, wants_whole
+from storage.format.tree.packs import BatchFetcher, PackBytes
 from storage.format.tree.walk import DIR_FLAGS, entry_path, read_xattrs, walk_sorted
 from storage.objects import ObjectStore, translate_errors
 
@@ -163,8 +163,7 @@ class _Restore:
         self._dirs = _Dirs(root_fd)
         self._open: dict[bytes, _Job] = {}  # tmp name -> job, for files still open
         self._warned: set[str] = set()
-        self._whole: dict[int, Future[PackBytes]] = {}  # packs the last batch fetched whole
-        self._ranged: set[int] = set()  # packs the last batch read by ranges
+        self._fetcher = BatchFetcher(store, manifest.packs, manifest.pack_sizes)
 
     def run(self) -> int:
         """All phases; returns the bytes of file data written."""
@@ -329,31 +328,10 @@ class _Restore:
             yield batch
 
     def _fetch(self, pool: ThreadPoolExecutor, batch: _Batch) -> dict[int, Future[PackBytes]]:
-        """Start fetching the batch's chunks: one task per pack.
-
-        A pack the previous batch fetched whole is not fetched again; one it read by ranges
-        is read by ranges again (the rest only), never whole: with packs filled in path
-        order and batches cut in path order, every byte is fetched once.
-        """
-        by_pack: dict[int, list[tuple[int, int]]] = {}
-        for index in batch.targets:
-            row = self._manifest.chunk(index)
-            by_pack.setdefault(row.pack, []).append((row.offset, row.stored_len))
-        fetches: dict[int, Future[PackBytes]] = {}
-        whole: dict[int, Future[PackBytes]] = {}
-        for pack, pieces in by_pack.items():
-            key, size = self._manifest.packs[pack], self._manifest.pack_sizes[pack]
-            future = self._whole.get(pack)
-            if future is None and pack not in self._ranged and wants_whole(size, pieces):
-                future = pool.submit(fetch_whole, self._store, key, size)
-            if future is not None:
-                whole[pack] = future
-            else:
-                future = pool.submit(fetch_ranges, self._store, key, pieces)
-            fetches[pack] = future
-        self._whole = whole
-        self._ranged = set(fetches) - set(whole)
-        return fetches
+        """Start fetching the batch's chunks (packs.BatchFetcher: packs filled in path
+        order, batches cut in path order, so every byte is fetched once)."""
+        rows = (self._manifest.chunk(index) for index in batch.targets)
+        return self._fetcher.fetch(pool, ((r.pack, r.offset, r.stored_len) for r in rows))
 
     def _write_batch(
         self,

@@ -46,14 +46,7 @@ from storage.format.tree.manifest import (
     read_tree_manifest,
     tree_manifest_exists,
 )
-from storage.format.tree.packs import (
-    MIN_PACK_SIZE,
-    PackBytes,
-    PackWriter,
-    fetch_ranges,
-    fetch_whole,
-    wants_whole,
-)
+from storage.format.tree.packs import MIN_PACK_SIZE, BatchFetcher, PackBytes, PackWriter
 from storage.format.tree.table import ChunkTable
 from storage.layout import pack_name, tree_manifest_key, validate_backup_id, validate_share_id
 from storage.objects import ObjectStore, translate_errors
@@ -441,8 +434,7 @@ class _Reader:
     def __init__(self, store: ObjectStore, manifest: TreeManifest) -> None:
         self._store = store
         self._manifest = manifest
-        self._whole: dict[int, Future[PackBytes]] = {}  # packs the last batch fetched whole
-        self._ranged: set[int] = set()  # packs the last batch read by ranges
+        self._fetcher = BatchFetcher(store, manifest.packs, manifest.pack_sizes)
 
     def read(self, indices: tuple[int, ...]) -> Iterator[bytes]:
         """Yield the chunks' raw bytes in order; CorruptData names the backup."""
@@ -476,30 +468,8 @@ class _Reader:
             yield batch
 
     def _fetch(self, pool: ThreadPoolExecutor, batch: Batch) -> dict[int, Future[PackBytes]]:
-        """Start fetching the batch's packs: one task per pack.
-
-        A pack the last batch fetched whole is reused; one it read by ranges is read by
-        ranges again (the rest only), never whole: chunks stored in stream order are then
-        fetched once although a pack straddles two batches.
-        """
-        by_pack: dict[int, list[tuple[int, int]]] = {}
-        for _index, row in batch:
-            by_pack.setdefault(row.pack, []).append((row.offset, row.stored_len))
-        fetches: dict[int, Future[PackBytes]] = {}
-        whole: dict[int, Future[PackBytes]] = {}
-        for pack, pieces in by_pack.items():
-            key, size = self._manifest.packs[pack], self._manifest.pack_sizes[pack]
-            future = self._whole.get(pack)
-            if future is None and pack not in self._ranged and wants_whole(size, pieces):
-                future = pool.submit(fetch_whole, self._store, key, size)
-            if future is not None:
-                whole[pack] = future
-            else:
-                future = pool.submit(fetch_ranges, self._store, key, pieces)
-            fetches[pack] = future
-        self._whole = whole
-        self._ranged = set(fetches) - set(whole)
-        return fetches
+        """Start fetching the batch's packs (packs.BatchFetcher)."""
+        return self._fetcher.fetch(pool, ((r.pack, r.offset, r.stored_len) for _i, r in batch))
 
     @staticmethod
     def _decode(batch: Batch, fetched: dict[int, Future[PackBytes]]) -> Iterator[bytes]:
