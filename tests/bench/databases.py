@@ -122,9 +122,9 @@ WORDS = tuple(
     those many between how through own life same under both right public high long part
     during never country city market water report council season system company police
     government school family policy night project plan river history music energy health
-    village research building program garden election history station island summer winter
+    village research building program garden election station island summer winter
     morning evening result change growth price value number level power service order
-    question answer decision article reader editor season team player match coach street
+    question answer decision article reader editor team player match coach street
     bridge hospital museum library student teacher doctor farmer engineer artist writer""".split()
 )
 FIRST_NAMES = tuple("Ada Ben Chloe Dev Elena Farid Grace Hugo Ines Jonas Kira Liam Maya".split())
@@ -606,6 +606,9 @@ class Bench:
         self.restics: dict[str, StreamRestic] = {}
         self.size_gb = 1
         self.source = ""
+        # (phase, step, resource id) of Safehold's steps: Prefect is asked about their runs
+        # at the end, since a run still shows Running when its resource is already settled.
+        self.flows: list[tuple[str, str, str]] = []
 
     def name(self, suffix: str = "") -> str:
         """A database name of this run, remembered for the final drop."""
@@ -673,11 +676,18 @@ class Bench:
 
     def safehold_backup(self, label: str, incremental: bool) -> dict[str, Any]:
         """troveclient backups.create until COMPLETED; what it added to the store."""
+        parent = self.out["full"].get("safehold", {}).get("id") if incremental else None
+        if incremental and not parent:
+            # Without a full backup the API would make another full one: nothing to compare.
+            raise BenchError("no Safehold full backup to build on")
         store = self.trove.store / self.source
         before = shares.usage(store)
         backup, seconds, cold = _timed(
             lambda: self.trove.backup(self.source, f"bench-{label}", incremental)
         )
+        self.flows.append((label, "safehold", backup.id))
+        if backup.parent_id != parent:
+            raise BenchError(f"backup {backup.id} has parent {backup.parent_id}, not {parent}")
         # Untimed: the next step needs the instance out of BACKUP.
         self.trove.wait(lambda: self.trove.client.instances.get(self.source), {"ACTIVE"})
         return {
@@ -687,7 +697,6 @@ class Bench:
             "id": backup.id,
             "parent_id": backup.parent_id,
             "dump_bytes": int((backup.size or 0) * GIB),
-            "flow_runs": shares.flow_runs(self.trove.svc.prefect_api, [backup.id], "create"),
         }
 
     def safehold_restore(self, backups: dict[str, Any], point: str) -> dict[str, Any]:
@@ -699,12 +708,21 @@ class Bench:
         instance, seconds, cold = _timed(
             lambda: self.trove.create_instance(f"bench-{point}", database, self.size_gb, backup_id)
         )
+        key = "safehold" if point == "full" else "safehold_incremental"
+        self.flows.append(("restore", key, instance.id))
         try:
             check = verify(self.server, database, self.expected[point])
         finally:
             self.trove.delete_instance(instance.id)
-        runs = shares.flow_runs(self.trove.svc.prefect_api, [instance.id], "create")
-        return {"seconds": seconds, "cold_cache": cold, **check, "flow_runs": runs}
+        return {"seconds": seconds, "cold_cache": cold, **check}
+
+    def collect_flow_runs(self) -> None:
+        """Prefect's account of each Safehold step (queued, ran, tasks), into its result."""
+        for phase, key, resource in self.flows:
+            step = self.out[phase].get(key)
+            if step is not None and "error" not in step:
+                api = self.trove.svc.prefect_api
+                step["flow_runs"] = shares.flow_runs(api, [resource], "create")
 
     # pg_dump -Fc to a file
 
@@ -730,7 +748,9 @@ class Bench:
         """pg_dump -Fc (or -Z0) | restic backup --stdin into this variant's repository."""
         if tag == "full":
             self.restics[label] = StreamRestic(self.workdir, label, self.server)
-        restic = self.restics[label]
+        restic = self.restics.get(label)
+        if restic is None:
+            raise BenchError(f"no {label} repository: its full backup failed")
         dump = ["pg_dump", "-Fc", *RESTIC_VARIANTS[label], *self.server.args(), self.base]
         result = restic.backup(dump, tag)
         result["version"] = restic.version()
@@ -797,12 +817,14 @@ def measure(workdir: Path) -> dict[str, Any]:
         with running(workdir / "databases-service", extra_env=env) as svc:
             out["service"] = {"startup_seconds": time.perf_counter() - start}
             trove = Trove(svc)
+            bench = Bench(workdir, server, trove, out)
             try:
-                Bench(workdir, server, trove, out).run(_target_mib())
+                bench.run(_target_mib())
             except Exception as exc:
                 traceback.print_exc()
                 out["error"] = f"{type(exc).__name__}: {exc}"[:1500]
             finally:
+                bench.collect_flow_runs()
                 trove.delete_all()
     finally:
         out["databases_made"] = _drop_left(server, out.pop("databases_made", set()))
@@ -997,14 +1019,27 @@ def _target_lines(goals: dict[str, Any]) -> list[str]:
     ]
 
 
-def _flow_line(result: dict[str, Any]) -> str:
-    parts = []
-    for phase, steps in (("full", result["full"]), ("incremental", result["incremental"])):
-        runs = steps.get("safehold", {}).get("flow_runs") or []
+FLOW_STEPS = (
+    ("full", "safehold", "full"),
+    ("incremental", "safehold", "incremental"),
+    ("restore", "safehold", "restore"),
+    ("restore", "safehold_incremental", "restore incr"),
+)
+
+
+def _flow_lines(result: dict[str, Any]) -> list[str]:
+    """Where Safehold's seconds went: waiting for the runner, the run, its longest task."""
+    lines = []
+    for phase, key, label in FLOW_STEPS:
+        runs = result.get(phase, {}).get(key, {}).get("flow_runs") or []
         if runs and "run_seconds" in runs[0]:
-            queued = runs[0].get("queued_seconds")
-            parts.append(f"{phase} queued {_num(queued)} s + ran {runs[0]['run_seconds']:.1f} s")
-    return "  safehold flow runs: " + ("; ".join(parts) if parts else "not found")
+            run = runs[0]
+            task, task_s = max(run["task_seconds"].items(), key=lambda kv: kv[1], default=("-", 0))
+            lines.append(
+                f"  safehold {label + ' flow run:':<23}queued {_num(run['queued_seconds'])} s, "
+                f"ran {run['run_seconds']:.1f} s ({task} {task_s:.1f} s)"
+            )
+    return lines or ["  safehold flow runs: not found"]
 
 
 def _header(result: dict[str, Any]) -> list[str]:
@@ -1054,7 +1089,7 @@ def render(result: dict[str, Any]) -> str:
         "",
         "Targets",
         *_target_lines(result["targets"]),
-        _flow_line(result),
+        *_flow_lines(result),
         "",
         "Database notes",
         *[f"  - {note}" for note in result.get("notes", [])],
