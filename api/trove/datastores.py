@@ -13,6 +13,7 @@ import time
 from typing import Final
 
 from api.faults import Fault
+from api.trove.views import datastore_id, version_id
 from storage.settings import Settings
 from storage.sources.databases import Datastore, DatastoreError, configured_datastores
 
@@ -44,16 +45,19 @@ def version_of(store: Datastore) -> str | None:
     return version
 
 
+def find(settings: Settings, name: str) -> Datastore:
+    """The configured datastore named by type, alias (`mysql`) or id; 404 otherwise."""
+    wanted = ALIASES.get(name.lower(), name.lower())
+    for store in datastores(settings).values():
+        if wanted in (store.type, datastore_id(store.type)):
+            return store
+    raise Fault(404, f"Datastore '{name}' cannot be found.")
+
+
 def resolve(settings: Settings, kind: str | None, version: str | None) -> tuple[Datastore, str]:
     """The datastore and its version for a create request (sqlite when none is named);
     404 for an unknown type or version, 503 when its server cannot be reached."""
-    from api.trove.views import datastore_id, version_id
-
-    wanted = ALIASES.get((kind or "sqlite").lower(), (kind or "sqlite").lower())
-    by_id = {datastore_id(t): t for t in datastores(settings)}
-    store = datastores(settings).get(by_id.get(wanted, wanted))
-    if store is None:
-        raise Fault(404, f"Datastore '{kind}' cannot be found.")
+    store = find(settings, kind or "sqlite")
     actual = version_of(store)
     if actual is None:
         raise Fault(503, f"The {store.type} server cannot be reached; nothing was started.")

@@ -12,6 +12,7 @@ from typing import Any
 
 from api.auth import Context
 from api.faults import Fault
+from api.trove.datastores import datastores, version_of
 from api.trove.views import version_id
 from storage.errors import CorruptData, InvalidKey, ObjectNotFound
 from storage.format import tree
@@ -20,7 +21,6 @@ from storage.format.tree.stream import stream_chunks
 from storage.layout import validate_backup_id, validate_share_id
 from storage.objects import open_store_from_settings
 from storage.settings import Settings
-from storage.sources.databases import configured_datastores
 
 SPACE = "databases"
 
@@ -39,9 +39,7 @@ def parse_location(settings: Settings, location: str) -> tuple[str, str]:
         raise Fault(400, "remote_location does not name a database backup.") from None
 
 
-def read_registration(
-    settings: Settings, context: Context, spec: dict[str, Any], environ: Any
-) -> dict[str, Any]:
+def read_registration(settings: Settings, context: Context, spec: dict[str, Any]) -> dict[str, Any]:
     """What the catalog row of a registered backup needs, read from its verified manifest;
     400 for a bad request, 404 when there is no such backup (or it is another project's)."""
     location = spec.get("remote_location")
@@ -60,10 +58,12 @@ def read_registration(
     if not context.is_admin and record.get("project_id") != context.project_id:
         raise Fault(404, f"No backup is stored at {location}.")
     kind = str(record.get("datastore", ""))
-    store_of_kind = configured_datastores(environ, settings.databases_dir).get(kind)
+    store_of_kind = datastores(settings).get(kind)
     if store_of_kind is None:
         raise Fault(400, f"The backup is of datastore {kind!r}, which is not configured.")
-    version = store_of_kind.version()
+    version = version_of(store_of_kind)
+    if version is None:
+        raise Fault(503, f"The {kind} server cannot be reached; nothing was registered.")
     wanted = spec.get("local_datastore_version_id")
     if wanted not in (None, version_id(kind, version), version):
         raise Fault(400, f"local_datastore_version_id {wanted} is not {kind} {version}.")

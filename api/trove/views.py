@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from storage.catalog import DbBackup, DbInstance
+from storage.catalog.db_backups import RESTORABLE
 
 GIB: Final = 1024**3
 FLAVOR: Final = "safehold"
@@ -66,7 +67,7 @@ def instance_view(
 
 def backup_view(backup: DbBackup, location: str | None) -> dict[str, Any]:
     """`backup` body (FIELDS.md 10.1): size in GB as a float, null until saved."""
-    saved = backup.status in ("COMPLETED", "RESTORED")
+    saved = backup.status in RESTORABLE
     return {
         "id": backup.id,
         "name": backup.name,

@@ -76,14 +76,6 @@ def create_instance(
     return instance
 
 
-def forget_instance(*, session: Session, instance_id: str) -> None:
-    """Remove a row no run was started for (its create was refused); idempotent."""
-    instance = session.get(DbInstance, instance_id)
-    if instance is not None:
-        session.delete(instance)
-        session.commit()
-
-
 def get_instance(
     *, session: Session, instance_id: str, project_id: str | None = None
 ) -> DbInstance:

@@ -270,14 +270,22 @@ def test_the_server_down_during_a_backup_fails_it_and_frees_the_instance(
     assert again.status == "COMPLETED"
 
 
+def _public_tables(database: str) -> Rows:
+    return Sql("postgresql", database, "").rows(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+    )
+
+
 def test_a_name_already_on_the_server_is_refused_and_kept(service: Service) -> None:
     client = trove(service)
+    before = _public_tables("test")
+    listed = {i.id for i in client.instances.list()}
     with pytest.raises(trove_exc.BadRequest):
         client.instances.create(
             "clash", flavor_id="1", datastore="postgresql", databases=[{"name": "test"}]
         )
-    with psycopg2.connect(host="127.0.0.1", user="postgres", dbname="test") as db:
-        assert db.closed == 0  # the existing database is untouched
+    assert _public_tables("test") == before  # the existing database is untouched
+    assert {i.id for i in client.instances.list()} == listed  # and no instance was made
 
 
 def test_another_project_sees_nothing(service: Service) -> None:

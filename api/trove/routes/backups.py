@@ -4,7 +4,6 @@ list with filters and marker paging, show, delete with cascade to every descenda
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -17,7 +16,7 @@ from api.follow import settle, settled, visible_row
 from api.runs import Runs, launch
 from api.trove.datastores import ALIASES
 from api.trove.registration import read_registration
-from api.trove.schemas import BackupCreate, BackupCreateBody
+from api.trove.schemas import TRUE_WORDS, BackupCreate, BackupCreateBody
 from api.trove.views import backup_view
 from storage.catalog import DbBackup, db_backups, db_instances
 from storage.errors import InvalidRequest
@@ -25,7 +24,6 @@ from storage.settings import Settings
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/{project_id}", tags=["backups"])
-TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "on"})
 
 
 def location(settings: Settings, backup: DbBackup) -> str:
@@ -87,7 +85,7 @@ def _register(
     spec: BackupCreate, context: Context, session: Session, settings: Settings
 ) -> DbBackup:
     """Trove's restore_from: the stored backup at the location, registered as RESTORED."""
-    found = read_registration(settings, context, spec.restore_from or {}, os.environ)
+    found = read_registration(settings, context, spec.restore_from or {})
     try:
         backup = db_backups.register_db_backup(
             session=session,

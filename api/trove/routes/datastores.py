@@ -7,8 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import ContextDep, SettingsDep
-from api.faults import Fault
-from api.trove.datastores import ALIASES, datastores, version_of
+from api.trove.datastores import datastores, find, version_of
 from api.trove.views import datastore_id, version_id
 from storage.sources.databases import Datastore
 
@@ -47,14 +46,6 @@ def _datastore(store: Datastore) -> dict[str, Any]:
     return body
 
 
-def _find(settings: SettingsDep, name: str) -> Datastore:
-    configured = datastores(settings)
-    for store in configured.values():
-        if name in (store.type, datastore_id(store.type)) or ALIASES.get(name) == store.type:
-            return store
-    raise Fault(404, f"Datastore '{name}' cannot be found.")
-
-
 @router.get("/datastores")
 def list_datastores(_context: ContextDep, settings: SettingsDep) -> dict[str, Any]:
     """`{"datastores": [...]}`: sqlite always, postgresql and mariadb when configured."""
@@ -64,10 +55,10 @@ def list_datastores(_context: ContextDep, settings: SettingsDep) -> dict[str, An
 @router.get("/datastores/{name}")
 def show_datastore(name: str, _context: ContextDep, settings: SettingsDep) -> dict[str, Any]:
     """`{"datastore": {...}}` by type or id; 404 unknown."""
-    return {"datastore": _datastore(_find(settings, name))}
+    return {"datastore": _datastore(find(settings, name))}
 
 
 @router.get("/datastores/{name}/versions")
 def list_versions(name: str, _context: ContextDep, settings: SettingsDep) -> dict[str, Any]:
     """`{"versions": [...]}`: the server's real version."""
-    return {"versions": _versions(_find(settings, name))}
+    return {"versions": _versions(find(settings, name))}

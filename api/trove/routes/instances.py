@@ -33,10 +33,25 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+def instance_bodies(
+    request: Request, settings: Settings, instances: list[DbInstance]
+) -> list[dict[str, Any]]:
+    """The instances as Trove shows them, with their servers' endpoints (never
+    credentials); the configuration is read once for all of them."""
+    stores = datastores(settings)
+    return [
+        instance_view(
+            instance,
+            _base(request),
+            stores[instance.datastore].endpoint() if instance.datastore in stores else None,
+        )
+        for instance in instances
+    ]
+
+
 def instance_body(request: Request, settings: Settings, instance: DbInstance) -> dict[str, Any]:
-    """The instance as Trove shows it, with its server's endpoint (never credentials)."""
-    store = datastores(settings).get(instance.datastore)
-    return instance_view(instance, _base(request), store.endpoint() if store else None)
+    """One instance as Trove shows it."""
+    return instance_bodies(request, settings, [instance])[0]
 
 
 def on_server(store: Datastore, database: str) -> bool:
@@ -87,6 +102,9 @@ def create_instance(
     store, version = resolve(settings, kind, spec.datastore.version)
     if source is not None and source.datastore != store.type:
         raise Fault(400, f"Backup {source.id} is of {source.datastore}, not {store.type}.")
+    database = _database_name(spec)  # None: named after the new id, which no server has
+    if database is not None and on_server(store, database):
+        raise Fault(400, f"Database {database} already exists on {store.type}.")
     instance = db_instances.create_instance(
         session=session,
         project_id=context.project_id,
@@ -95,15 +113,9 @@ def create_instance(
         datastore=store.type,
         version=version,
         volume_size=spec.volume.size,
-        database=_database_name(spec),
+        database=database,
         restore_backup_id=source.id if source is not None else None,
     )
-    try:
-        if on_server(store, instance.database):
-            raise Fault(400, f"Database {instance.database} already exists on {store.type}.")
-    except Fault:
-        db_instances.forget_instance(session=session, instance_id=instance.id)
-        raise
     logger.info("instance %s: building on %s %s", instance.id, store.type, version)
     launch(session=session, runs=runs, operation="create_db_instance", record=instance)
     return {"instance": instance_body(request, settings, instance)}
@@ -155,7 +167,7 @@ def list_instances(
     """`{"instances": [...]}` of the project; statuses follow their flow runs."""
     rows = db_instances.list_instances(session=session, project_id=list_project(context, False))
     settle(session=session, runs=runs, rows=rows)
-    return {"instances": [instance_body(request, settings, row) for row in rows]}
+    return {"instances": instance_bodies(request, settings, rows)}
 
 
 @router.get("/instances/{instance_id}")
