@@ -10,6 +10,7 @@ from api.cinder.routes import records as record_routes
 from api.cinder.trees import include_cinder
 from api.launcher import Launcher
 from api.native import catalog as catalog_routes
+from api.native import policies as policy_routes
 from api.native import progress as progress_routes
 from api.routing import PROJECT_PARAM
 from api.service import service_app
@@ -39,4 +40,5 @@ def create_app(settings: Settings, launcher: Launcher | None = None) -> FastAPI:
     )
     app.include_router(catalog_routes.router, dependencies=PROJECT_PARAM)
     app.include_router(progress_routes.router, dependencies=PROJECT_PARAM)
+    app.include_router(policy_routes.router, dependencies=PROJECT_PARAM)
     return app

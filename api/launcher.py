@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from datetime import datetime
+from typing import Any, Final, Protocol, TypeVar
 
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.deployments.flow_runs import arun_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling
 
+from api import schedules
+from api.schedules import RecordedSchedules, ScheduleSpec, ScheduleState
+
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEPLOYMENT_NAMES: Final[Mapping[str, str]] = {
     "create_backup": "create-backup/safehold",
@@ -42,6 +47,8 @@ DEPLOYMENT_NAMES: Final[Mapping[str, str]] = {
     "delete_db_instance": "delete-db-instance/safehold",
     "create_db_backup": "create-db-backup/safehold",
     "delete_db_backup_tree": "delete-db-backup-tree/safehold",
+    "policy_run": "policy-run/safehold",
+    "apply_retention": "apply-retention/safehold",
 }
 
 
@@ -78,6 +85,26 @@ class Launcher(Protocol):
 
         LaunchError if the orchestrator cannot be told.
         """
+        ...
+
+    async def read_schedules(self) -> dict[str, ScheduleState]:
+        """The policy schedules, by slug; LaunchError if they cannot be read."""
+        ...
+
+    async def put_schedule(self, policy_id: str, spec: ScheduleSpec, active: bool) -> ScheduleState:
+        """Create or replace a policy's schedule; LaunchError if impossible."""
+        ...
+
+    async def next_runs(self) -> dict[str, datetime]:
+        """The next scheduled run of each policy, by policy id; LaunchError."""
+        ...
+
+    async def set_schedule_active(self, policy_id: str, active: bool) -> bool:
+        """Pause or resume a policy's schedule; False if missing; LaunchError."""
+        ...
+
+    async def delete_schedule(self, policy_id: str) -> None:
+        """Remove a policy's schedule (missing is fine); LaunchError."""
         ...
 
 
@@ -133,6 +160,48 @@ class PrefectLauncher:
             logger.warning("cancelling flow run %s failed: %r", flow_run_id, exc)
             raise LaunchError(f"could not cancel flow run {flow_run_id}") from exc
 
+    async def read_schedules(self) -> dict[str, ScheduleState]:
+        """Every policy schedule Prefect holds."""
+        return await _guarded(
+            "reading the policy schedules", schedules.read_schedules(self._client)
+        )
+
+    async def put_schedule(self, policy_id: str, spec: ScheduleSpec, active: bool) -> ScheduleState:
+        """Create or replace the policy's schedule."""
+        return await _guarded(
+            f"writing the schedule of policy {policy_id}",
+            schedules.put_schedule(self._client, policy_id, spec, active),
+        )
+
+    async def next_runs(self) -> dict[str, datetime]:
+        """The next scheduled policy runs Prefect holds."""
+        return await _guarded(
+            "reading the scheduled policy runs", schedules.next_runs(self._client)
+        )
+
+    async def set_schedule_active(self, policy_id: str, active: bool) -> bool:
+        """Pause or resume the policy's schedule."""
+        return await _guarded(
+            f"pausing/resuming the schedule of policy {policy_id}",
+            schedules.set_active(self._client, policy_id, active),
+        )
+
+    async def delete_schedule(self, policy_id: str) -> None:
+        """Remove the policy's schedule."""
+        await _guarded(
+            f"deleting the schedule of policy {policy_id}",
+            schedules.delete_schedule(self._client, policy_id),
+        )
+
+
+async def _guarded(doing: str, call: Awaitable[T]) -> T:
+    """Await ``call``; whatever Prefect or the network raises becomes LaunchError."""
+    try:
+        return await call
+    except Exception as exc:
+        logger.warning("%s failed: %r", doing, exc)
+        raise LaunchError(f"{doing} failed: the orchestrator is unavailable") from exc
+
 
 @asynccontextmanager
 async def open_prefect_launcher() -> AsyncIterator[PrefectLauncher]:
@@ -165,6 +234,8 @@ class RecordingLauncher:
     fail_with: str | None = None
     state_reads: int = 0
     cancelled: list[tuple[str, str]] = field(default_factory=list)
+    schedules: RecordedSchedules = field(default_factory=lambda: RecordedSchedules({}, {}))
+    scheduled: dict[str, datetime] = field(default_factory=dict)
 
     async def submit(
         self, deployment: str, *, parameters: dict[str, Any], idempotency_key: str, run_name: str
@@ -205,3 +276,32 @@ class RecordingLauncher:
     def forget(self, flow_run_id: str) -> None:
         """Make a run disappear, as if Prefect's database had been reset."""
         self.states.pop(flow_run_id, None)
+
+    async def read_schedules(self) -> dict[str, ScheduleState]:
+        """The recorded schedules."""
+        self._reachable()
+        return dict(self.schedules.states)
+
+    async def put_schedule(self, policy_id: str, spec: ScheduleSpec, active: bool) -> ScheduleState:
+        """Record the schedule."""
+        self._reachable()
+        return self.schedules.put(policy_id, spec, active)
+
+    async def next_runs(self) -> dict[str, datetime]:
+        """Recorded next runs (set by tests)."""
+        self._reachable()
+        return dict(self.scheduled)
+
+    async def set_schedule_active(self, policy_id: str, active: bool) -> bool:
+        """Flip the recorded schedule's flag."""
+        self._reachable()
+        return self.schedules.set_active(policy_id, active)
+
+    async def delete_schedule(self, policy_id: str) -> None:
+        """Forget the recorded schedule."""
+        self._reachable()
+        self.schedules.delete(policy_id)
+
+    def _reachable(self) -> None:
+        if self.fail_with is not None:
+            raise LaunchError(self.fail_with)

@@ -10,6 +10,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any, Final
 
 import anyio
@@ -17,6 +18,7 @@ from anyio import from_thread
 from sqlmodel import Session
 
 from api.launcher import DEPLOYMENT_NAMES, Launcher, LaunchError, RunState
+from api.schedules import ScheduleSpec, ScheduleState
 from storage.catalog import Row, attach_flow_run, repair_after_run
 from storage.catalog.kinds import kind_of
 
@@ -62,6 +64,26 @@ class Runs:
             logger.warning("flow run %s: cancellation not delivered (%s)", run_id, reason)
             return
         logger.info("flow run %s: cancellation requested: %s", run_id, reason)
+
+    def schedules(self) -> dict[str, ScheduleState]:
+        """Every policy schedule Prefect holds, by slug; LaunchError."""
+        return from_thread.run(self._launcher.read_schedules)
+
+    def put_schedule(self, policy_id: str, spec: ScheduleSpec, active: bool) -> ScheduleState:
+        """Create or replace a policy's schedule; LaunchError."""
+        return from_thread.run(self._launcher.put_schedule, policy_id, spec, active)
+
+    def next_runs(self) -> dict[str, datetime]:
+        """The next scheduled run of each policy, by id; LaunchError."""
+        return from_thread.run(self._launcher.next_runs)
+
+    def set_schedule_active(self, policy_id: str, active: bool) -> bool:
+        """Pause or resume a policy's schedule; False when Prefect has none; LaunchError."""
+        return from_thread.run(self._launcher.set_schedule_active, policy_id, active)
+
+    def delete_schedule(self, policy_id: str) -> None:
+        """Remove a policy's schedule; LaunchError."""
+        from_thread.run(self._launcher.delete_schedule, policy_id)
 
     def states(self, run_ids: Collection[str]) -> dict[str, RunState | None]:
         """States of the runs, read concurrently; runs that could not be read are absent."""

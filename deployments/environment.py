@@ -44,6 +44,10 @@ def service_env(settings: Settings) -> dict[str, str]:
             # Served runs are picked up within about a second of submission.
             "PREFECT_RUNNER_POLL_FREQUENCY": env.get("PREFECT_RUNNER_POLL_FREQUENCY", "1"),
             "PREFECT_UI_ENABLED": "true",
+            # A new or resumed policy schedule gets its runs within ~10 s (default 60 s).
+            "PREFECT_API_SERVICES_SCHEDULER_LOOP_SECONDS": env.get(
+                "PREFECT_API_SERVICES_SCHEDULER_LOOP_SECONDS", "10"
+            ),
             **tree_env(data),
         }
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 from flows.backup import create_backup
 from flows.cascade import delete_backup_tree
+from flows.children import DEPLOYMENT
 from flows.databases import (
     create_db_backup,
     create_db_instance,
@@ -15,15 +16,16 @@ from flows.databases import (
 )
 from flows.delete import delete_backup
 from flows.garbage import collect_store_garbage
+from flows.policies import run_policy
 from flows.rebuild import rebuild_catalog
 from flows.reconcile import reconcile
 from flows.restore import restore_backup
+from flows.retention import apply_retention
 from flows.share_backups import create_share_backup, delete_share_backup, restore_share_backup
 from flows.shares import create_share, delete_share, manage_share
 from flows.snapshots import create_snapshot, delete_snapshot
 from flows.volumes import create_volume, delete_volume, manage_volume
 
-DEPLOYMENT = "safehold"
 FLOWS: tuple[Any, ...] = (
     create_backup,
     restore_backup,
@@ -48,4 +50,7 @@ FLOWS: tuple[Any, ...] = (
     create_db_backup,
     delete_db_backup,
     delete_db_backup_tree,
+    run_policy,
+    apply_retention,
 )
+__all__ = ["DEPLOYMENT", "FLOWS"]

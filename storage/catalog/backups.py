@@ -60,6 +60,7 @@ def begin_backup(
     incremental: bool = False,
     parent_taken_before: datetime | None = None,
     snapshot_id: str | None = None,
+    policy_id: str | None = None,
 ) -> Backup:
     """Guard the volume, move it to backing-up and insert the backup as creating.
 
@@ -91,6 +92,7 @@ def begin_backup(
         size=volume.size,
         op_token=str(uuid.uuid4()),
         progress_total=volume_bytes(volume),
+        policy_id=policy_id,
     )
     if snapshot is not None:
         backup.snapshot_id, backup.data_timestamp = snapshot.id, snapshot.created_at

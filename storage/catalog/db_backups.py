@@ -37,6 +37,7 @@ def begin_db_backup(
     description: str | None,
     parent_id: str | None,
     incremental: bool,
+    policy_id: str | None = None,
 ) -> DbBackup:
     """Hold the instance in BACKUP and insert the backup as NEW.
 
@@ -59,6 +60,7 @@ def begin_db_backup(
         datastore=instance.datastore,
         datastore_version=instance.datastore_version,
         op_token=str(uuid.uuid4()),
+        policy_id=policy_id,
     )
     session.add(backup)
     session.commit()

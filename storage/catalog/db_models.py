@@ -80,6 +80,8 @@ class DbBackup(SQLModel, table=True):
     fail_reason: str | None = None
     # What a cascade that stops before reaching this backup puts back.
     status_before_delete: str | None = Field(default=None, max_length=32)
+    # The backup policy whose run made this backup (None: made by hand).
+    policy_id: str | None = Field(default=None, index=True, max_length=36)
     size_bytes: int = Field(default=0, sa_type=BigInteger)  # bytes of the dump
     stored_bytes: int = Field(default=0, sa_type=BigInteger)
     progress_done: int = Field(default=0, sa_type=BigInteger)

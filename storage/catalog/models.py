@@ -104,6 +104,8 @@ class Backup(SQLModel, table=True):
     service_metadata: str | None = Field(default=None, max_length=255)
     restore_volume_id: str | None = Field(default=None, max_length=36)
     encryption_key_id: str | None = Field(default=None, max_length=36)
+    # The backup policy whose run made this backup (None: made by hand).
+    policy_id: str | None = Field(default=None, index=True, max_length=36)
     flow_run_id: str | None = Field(default=None, max_length=36)
     op_token: str | None = Field(default=None, max_length=36)
     progress_done: int = Field(default=0, sa_type=BigInteger)

@@ -8,10 +8,11 @@ from sqlmodel import Session
 
 from storage.catalog.db_models import DbBackup, DbInstance
 from storage.catalog.models import Backup, Snapshot, Volume, utcnow
+from storage.catalog.policy_models import Policy
 from storage.catalog.share_models import Share, ShareBackup
 from storage.errors import RecordNotFound
 
-R = TypeVar("R", Backup, Snapshot, Volume, Share, ShareBackup, DbInstance, DbBackup)
+R = TypeVar("R", Backup, Snapshot, Volume, Share, ShareBackup, DbInstance, DbBackup, Policy)
 
 
 def get_owned(session: Session, model: type[R], record_id: str, project_id: str | None) -> R:

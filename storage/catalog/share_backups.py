@@ -71,6 +71,7 @@ def begin_share_backup(
     name: str | None = None,
     description: str | None = None,
     options: Mapping[str, Any] | None = None,
+    policy_id: str | None = None,
 ) -> ShareBackup:
     """Hold the share in backup_creating and insert the backup as creating.
 
@@ -100,6 +101,7 @@ def begin_share_backup(
         availability_zone=share.availability_zone,
         options=dict(options or {}),
         op_token=str(uuid.uuid4()),
+        policy_id=policy_id,
     )
     session.add(backup)
     session.commit()

@@ -93,6 +93,8 @@ class ShareBackup(SQLModel, table=True):
     options: dict[str, Any] = Field(default_factory=dict, sa_column=Column("options", JSON))
     stats: dict[str, Any] = Field(default_factory=dict, sa_column=Column("stats", JSON))
     restore_share_id: str | None = Field(default=None, max_length=36)
+    # The backup policy whose run made this backup (None: made by hand).
+    policy_id: str | None = Field(default=None, index=True, max_length=36)
     flow_run_id: str | None = Field(default=None, max_length=36)
     op_token: str | None = Field(default=None, max_length=36)
     # Bytes moved by the running operation: progress while creating, restore_progress

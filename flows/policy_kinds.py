@@ -1,0 +1,27 @@
+"""The flows behind each policy target kind (storage.catalog.policy_targets)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True)
+class KindFlows:
+    """Which served flows back up a resource of a kind and delete one of its backups."""
+
+    create: str
+    delete: str
+
+
+KIND_FLOWS: Final[Mapping[str, KindFlows]] = {
+    "volume": KindFlows("create-backup", "delete-backup-tree"),
+    "share": KindFlows("create-share-backup", "delete-share-backup"),
+    "instance": KindFlows("create-db-backup", "delete-db-backup-tree"),
+}
+
+
+def run_tags(policy_id: str, project_id: str, kind: str, resource_id: str) -> list[str]:
+    """Tags operators filter a policy's runs by in the Prefect UI."""
+    return [f"project:{project_id}", f"kind:{kind}", f"{kind}:{resource_id}", f"policy:{policy_id}"]

@@ -1,0 +1,107 @@
+"""apply-retention: expire what a policy's retention rules no longer keep.
+
+Runs after each policy run (as its child) and on request (`POST /v1/.../retention`).
+Every decision is logged with its rule and published as a table artifact; expired
+backups are deleted by the kind's delete flow, one child run per subtree root (chain
+kinds) or per backup (shares), waited for in turn. Only backups the policy made are
+ever deleted (storage.retention), and never the last good one (its floor).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import acreate_table_artifact
+
+from flows import context
+from flows.children import start_child, wait_child
+from flows.policy_kinds import KIND_FLOWS, run_tags
+from storage.catalog import utcnow
+from storage.catalog.policies import get_policy
+from storage.catalog.policy_targets import TargetPlan, retention_plans
+from storage.errors import CatalogError, RecordNotFound
+
+log = logging.getLogger(__name__)
+
+
+def _plans(policy_id: str) -> tuple[Any, list[TargetPlan]]:
+    with context.session() as s:
+        policy = get_policy(session=s, policy_id=policy_id)
+        return policy, retention_plans(session=s, policy=policy, now=utcnow())
+
+
+def decision_rows(plans: list[TargetPlan]) -> list[dict[str, str]]:
+    """One row per backup: its resource, the decision, and the rule or reason."""
+    rows = []
+    for target in plans:
+        for verdict, decisions in (("kept", target.plan.kept), ("expired", target.plan.expired)):
+            for decision in decisions:
+                rows.append(
+                    {
+                        "resource": target.resource_id,
+                        "backup": decision.backup_id,
+                        "created_at": target.created[decision.backup_id].isoformat(),
+                        "decision": verdict,
+                        "reason": decision.reason,
+                    }
+                )
+    return rows
+
+
+async def _expire(policy: Any, target: TargetPlan, backup_id: str) -> tuple[int, str | None]:
+    """Delete one expired backup (with its subtree) through a child run: how many
+    backups went, and why not, if not."""
+    flows = KIND_FLOWS[target.kind.name]
+    try:
+        with context.session() as s:
+            row = s.get(target.kind.backup, backup_id)
+            if row is None:
+                return 0, None  # already gone
+            started = target.kind.expire(s, row)
+    except CatalogError as exc:
+        return 0, f"{backup_id}: not deleted: {exc}"
+    tags = run_tags(policy.id, policy.project_id, target.kind.name, target.resource_id)
+    run_id = await start_child(
+        flows.delete, started, run_name=f"{flows.delete} {backup_id} retention", tags=tags
+    )
+    state = await wait_child(run_id)
+    if state != "COMPLETED":
+        return 0, f"{backup_id}: delete run {run_id} ended {state}"
+    return len(started.rows), None
+
+
+@flow(name="apply-retention")
+async def apply_retention(policy_id: str, dry_run: bool = False) -> dict[str, Any]:
+    """Plan, publish and (unless ``dry_run``) delete what the policy no longer keeps.
+
+    Rerunnable: a backup already gone is skipped. Raises RuntimeError listing the
+    backups whose delete failed (they are error_deleting, with the reason)."""
+    try:
+        policy, plans = _plans(policy_id)
+    except RecordNotFound:
+        log.info("policy %s is gone: nothing to apply", policy_id)
+        return {"kept": 0, "expired": 0, "deleted": 0}
+    rows = decision_rows(plans)
+    for row in rows:
+        log.info(
+            "policy %s: backup %s %s (%s)", policy_id, row["backup"], row["decision"], row["reason"]
+        )
+    await acreate_table_artifact(
+        rows, key=f"retention-{policy_id}", description=f"retention of policy {policy.name}"
+    )
+    expired = sum(len(target.plan.expired) for target in plans)
+    summary: dict[str, Any] = {"kept": len(rows) - expired, "expired": expired, "deleted": 0}
+    if dry_run:
+        return summary
+    problems = []
+    for target in plans:
+        for backup_id in target.to_delete():
+            deleted, problem = await _expire(policy, target, backup_id)
+            summary["deleted"] += deleted
+            if problem is not None:
+                problems.append(problem)
+    if problems:
+        raise RuntimeError("retention could not delete: " + "; ".join(problems))
+    return summary
