@@ -24,6 +24,7 @@ from deployments.instance import (
     dies_with_this_process,
     stop_leftovers,
 )
+from deployments.policy_sync import sync_policies
 from deployments.recovery import crash_orphaned_runs
 from deployments.runner import PARENT_DIED
 from flows.limits import DATA_LIMIT
@@ -226,6 +227,7 @@ def _run(settings: Settings, external_server: bool) -> int:
         manila = f"http://{settings.host}:{settings.manila_port}/"
         _wait_http(manila, "Manila API", accept=(300,))
         _wait_http(f"http://{settings.host}:{settings.trove_port}/", "Trove API")
+        _sync_policies(prefect_api_url(settings), settings)
         _announce(settings)
         return sup.watch()
     finally:
@@ -238,6 +240,14 @@ async def _ensure_limits(api_url: str, settings: Settings) -> None:
         await client.upsert_global_concurrency_limit_by_name(
             DATA_LIMIT, settings.max_data_operations
         )
+
+
+def _sync_policies(api_url: str, settings: Settings) -> None:
+    # After the API migrated the catalog; a failure must not keep the service down.
+    try:
+        asyncio.run(sync_policies(api_url, settings))
+    except Exception as exc:
+        log.error("policy schedules not synchronised at start-up: %r", exc)
 
 
 async def _submit_reconcile(api_url: str) -> None:

@@ -22,7 +22,9 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.states import Scheduled
 
+from deployments.policy_sync import sync_policies
 from storage.catalog import utcnow
+from storage.settings import Settings
 from tests.e2e.helpers import cinder, wait_for, wait_run
 from tests.live import Service
 
@@ -113,7 +115,7 @@ def schedule_of(service: Service, policy_id: str) -> Any:
     async def read(client: PrefectClient) -> Any:
         deployment = await client.read_deployment_by_name("policy-run/safehold")
         found = await client.read_deployment_schedules(deployment.id)
-        return next(s for s in found if s.slug == f"policy-{policy_id}")
+        return next((s for s in found if s.slug == f"policy-{policy_id}"), None)
 
     return prefect(service, read)
 
@@ -278,6 +280,50 @@ def test_retention_expires_whole_chains_and_never_a_backup_made_by_hand(
     assert sorted(decided.values()).count("expired") == 2  # F1 and I1, a whole chain
 
 
+def test_start_up_sync_restores_what_was_changed_in_prefect(
+    service: Service, api: Api, cinder_api: Any
+) -> None:
+    volume = new_volume(cinder_api, "synced")
+    target = {"kind": "volume", "resource_id": volume.id}
+    edited = api.create(name="edited", targets=target, schedule={"cron": "0 4 * * *"})
+    lost = api.create(name="lost", targets=target, schedule={"interval_seconds": 7200})
+    orphan = str(uuid.uuid4())
+
+    async def meddle(client: PrefectClient) -> None:
+        from prefect.client.schemas.schedules import CronSchedule
+
+        deployment = await client.read_deployment_by_name("policy-run/safehold")
+        found = {s.slug: s for s in await client.read_deployment_schedules(deployment.id)}
+        # An operator edits one in the UI (and drops its parameters), deletes another
+        # and leaves a schedule whose policy is gone.
+        await client.update_deployment_schedule(
+            deployment.id,
+            found[f"policy-{edited['id']}"].id,
+            schedule=CronSchedule(cron="*/5 * * * *"),
+            active=False,
+            parameters={},
+        )
+        await client.delete_deployment_schedule(deployment.id, found[f"policy-{lost['id']}"].id)
+        await client.create_deployment_schedules(
+            deployment.id,
+            [(CronSchedule(cron="0 5 * * *"), True)],
+            parameters={"policy_id": orphan},
+            slug=f"policy-{orphan}",
+        )
+
+    prefect(service, meddle)
+    report = asyncio.run(sync_policies(service.prefect_api, Settings(data_dir=service.data_dir)))
+    assert edited["id"] in report.rewritten and lost["id"] in report.recreated
+    assert report.removed == [orphan]
+    fixed = schedule_of(service, edited["id"])
+    assert fixed.schedule.cron == "0 4 * * *" and fixed.parameters == {"policy_id": edited["id"]}
+    assert not fixed.active and api.show(edited["id"])["status"] == "paused"  # Prefect's flag
+    back = schedule_of(service, lost["id"])
+    assert back.active and back.schedule.interval == timedelta(hours=2)
+    assert back.parameters == {"policy_id": lost["id"]}
+    assert schedule_of(service, orphan) is None
+
+
 def test_the_cron_policy_ran_on_its_schedule(
     service: Service, api: Api, cinder_api: Any, cron_policy: dict[str, Any]
 ) -> None:
@@ -290,6 +336,11 @@ def test_the_cron_policy_ran_on_its_schedule(
     volume_id = cron_policy["targets"]["resource_id"]
     made = backups_of(cinder_api, volume_id)
     assert made and all(b.metadata["safehold:policy_id"] == cron_policy["id"] for b in made)
-    assert shown["next_run_at"] is not None
+    # Prefect re-plans a deployment's runs within its scheduler loop (10 s) of any
+    # schedule change (the sync test above rewrote them all).
+    deadline = time.monotonic() + 30
+    while api.show(cron_policy["id"])["next_run_at"] is None:
+        assert time.monotonic() < deadline, "no next run scheduled"
+        time.sleep(1)
     run = prefect(service, lambda c: c.read_flow_run(uuid.UUID(shown["last_run_flow_run_id"])))
     assert run.name == "policy every-minute scheduled" and run.auto_scheduled
