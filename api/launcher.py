@@ -68,7 +68,13 @@ class Launcher(Protocol):
     """What the API needs from the orchestrator."""
 
     async def submit(
-        self, deployment: str, *, parameters: dict[str, Any], idempotency_key: str, run_name: str
+        self,
+        deployment: str,
+        *,
+        parameters: dict[str, Any],
+        idempotency_key: str,
+        run_name: str,
+        tags: tuple[str, ...] = (),
     ) -> str:
         """Create a flow run of `deployment` and return its id; LaunchError if impossible.
 
@@ -115,7 +121,13 @@ class PrefectLauncher:
         self._client = client
 
     async def submit(
-        self, deployment: str, *, parameters: dict[str, Any], idempotency_key: str, run_name: str
+        self,
+        deployment: str,
+        *,
+        parameters: dict[str, Any],
+        idempotency_key: str,
+        run_name: str,
+        tags: tuple[str, ...] = (),
     ) -> str:
         """Schedule a run and return at once (timeout=0); LaunchError on any failure."""
         try:
@@ -126,6 +138,7 @@ class PrefectLauncher:
                 timeout=0,
                 idempotency_key=idempotency_key,
                 flow_run_name=run_name,
+                tags=list(tags),
                 as_subflow=False,
             )
         except Exception as exc:
@@ -219,6 +232,7 @@ class Submission:
     idempotency_key: str
     run_name: str
     flow_run_id: str
+    tags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -238,7 +252,13 @@ class RecordingLauncher:
     scheduled: dict[str, datetime] = field(default_factory=dict)
 
     async def submit(
-        self, deployment: str, *, parameters: dict[str, Any], idempotency_key: str, run_name: str
+        self,
+        deployment: str,
+        *,
+        parameters: dict[str, Any],
+        idempotency_key: str,
+        run_name: str,
+        tags: tuple[str, ...] = (),
     ) -> str:
         """Record the call; the same idempotency key returns the same run id."""
         if self.fail_with is not None:
@@ -248,7 +268,7 @@ class RecordingLauncher:
                 return done.flow_run_id
         run_id = str(uuid.uuid4())
         self.submissions.append(
-            Submission(deployment, dict(parameters), idempotency_key, run_name, run_id)
+            Submission(deployment, dict(parameters), idempotency_key, run_name, run_id, tags)
         )
         self.states[run_id] = RunState("SCHEDULED")
         return run_id

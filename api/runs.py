@@ -21,6 +21,7 @@ from api.launcher import DEPLOYMENT_NAMES, Launcher, LaunchError, RunState
 from api.schedules import ScheduleSpec, ScheduleState
 from storage.catalog import Row, attach_flow_run, repair_after_run
 from storage.catalog.kinds import kind_of
+from storage.catalog.labels import run_name, run_tags
 
 logger = logging.getLogger(__name__)
 
@@ -40,16 +41,26 @@ class Runs:
         self._launcher = launcher
 
     def start(
-        self, operation: str, *, resource_id: str, attempt: str, parameters: dict[str, Any]
+        self,
+        operation: str,
+        *,
+        resource_id: str,
+        attempt: str,
+        parameters: dict[str, Any],
+        name: str | None = None,
+        tags: Collection[str] = (),
     ) -> str:
-        """Submit the operation's deployment for one attempt on a resource; the run id."""
+        """Submit the operation's deployment for one attempt on a resource; the run id.
+
+        The run is named ``name`` (default "<flow> <resource_id>") and tagged ``tags``."""
         flow = flow_name(operation)
         submit = functools.partial(
             self._launcher.submit,
             DEPLOYMENT_NAMES[operation],
             parameters=parameters,
             idempotency_key=f"{flow}:{resource_id}:{attempt}",
-            run_name=f"{flow} {resource_id}",
+            run_name=name or f"{flow} {resource_id}",
+            tags=tuple(tags),
         )
         return from_thread.run(submit)
 
@@ -130,6 +141,8 @@ def launch(
             resource_id=record.id,
             attempt=record.op_token or str(uuid.uuid4()),
             parameters=parameters,
+            name=run_name(session, flow_name(operation), record),
+            tags=run_tags(record),
         )
     except LaunchError:
         reason = f"could not start {flow_name(operation)}: the orchestrator is unavailable"

@@ -25,9 +25,10 @@ from prefect.states import Cancelled
 from flows import context
 from flows.children import start_child, wait_child
 from flows.hooks import on_every_bad_end
-from flows.policy_kinds import KIND_FLOWS, run_tags
+from flows.policy_kinds import KIND_FLOWS
 from flows.retention import apply_retention
 from storage.catalog import utcnow
+from storage.catalog.labels import run_tags
 from storage.catalog.policies import get_policy, record_missed, record_run
 from storage.catalog.policy_models import Policy, PolicyStatus
 from storage.catalog.policy_targets import TARGET_KINDS, Started, TargetKind, full_reason
@@ -123,7 +124,7 @@ async def _back_up(policy: Policy, kind: TargetKind, resource: Any, run_id: str)
         flows.create,
         Started(row, {"backup_id": row.id}, [row]),
         run_name=f"{flows.create} {outcome.name} {outcome.mode}",
-        tags=run_tags(policy.id, policy.project_id, kind.name, resource.id),
+        tags=run_tags(row),
     )
     await wait_child(outcome.flow_run)
     with context.session() as s:

@@ -20,8 +20,3 @@ KIND_FLOWS: Final[Mapping[str, KindFlows]] = {
     "share": KindFlows("create-share-backup", "delete-share-backup"),
     "instance": KindFlows("create-db-backup", "delete-db-backup-tree"),
 }
-
-
-def run_tags(policy_id: str, project_id: str, kind: str, resource_id: str) -> list[str]:
-    """Tags operators filter a policy's runs by in the Prefect UI."""
-    return [f"project:{project_id}", f"kind:{kind}", f"{kind}:{resource_id}", f"policy:{policy_id}"]

@@ -17,8 +17,9 @@ from prefect.artifacts import acreate_table_artifact
 
 from flows import context
 from flows.children import start_child, wait_child
-from flows.policy_kinds import KIND_FLOWS, run_tags
+from flows.policy_kinds import KIND_FLOWS
 from storage.catalog import utcnow
+from storage.catalog.labels import run_tags
 from storage.catalog.policies import get_policy
 from storage.catalog.policy_targets import TargetPlan, retention_plans
 from storage.errors import CatalogError, RecordNotFound
@@ -62,9 +63,11 @@ async def _expire(policy: Any, target: TargetPlan, backup_id: str) -> tuple[int,
             started = target.kind.expire(s, row)
     except CatalogError as exc:
         return 0, f"{backup_id}: not deleted: {exc}"
-    tags = run_tags(policy.id, policy.project_id, target.kind.name, target.resource_id)
     run_id = await start_child(
-        flows.delete, started, run_name=f"{flows.delete} {backup_id} retention", tags=tags
+        flows.delete,
+        started,
+        run_name=f"{flows.delete} {backup_id} retention",
+        tags=run_tags(started.record),
     )
     state = await wait_child(run_id)
     if state != "COMPLETED":

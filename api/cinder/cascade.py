@@ -16,6 +16,7 @@ from api.launcher import LaunchError
 from api.runs import Runs, flow_name
 from storage import catalog
 from storage.catalog import Backup, BackupStatus
+from storage.catalog.labels import run_tags, subject
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ def start_cascade(*, session: Session, runs: Runs, backup_id: str, project_id: s
             resource_id=root.id,
             attempt=root.op_token or root.id,
             parameters={"backup_id": root.id, "backup_ids": ids},
+            name=f"{flow_name(OPERATION)} {subject(session, root)} cascade of {len(ids)}",
+            tags=run_tags(root),
         )
     except LaunchError:
         reason = f"could not start {flow_name(OPERATION)}: the orchestrator is unavailable"

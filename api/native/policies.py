@@ -240,6 +240,8 @@ def run_policy(
         resource_id=policy.id,
         attempt=str(uuid.uuid4()),
         parameters={"policy_id": policy.id, "manual": True},
+        name=f"policy {policy.name} manual",
+        tags=[f"project:{policy.project_id}", f"policy:{policy.id}"],
     )
     logger.info("policy %s run now by %s: flow run %s", policy.id, context.user_id, run_id)
     return {"run": {"flow_run_id": run_id}}
@@ -272,6 +274,8 @@ def apply_retention(
         resource_id=policy.id,
         attempt=str(uuid.uuid4()),
         parameters={"policy_id": policy.id, "dry_run": False},
+        name=f"apply-retention {policy.name}",
+        tags=[f"project:{policy.project_id}", f"policy:{policy.id}"],
     )
     response.status_code = 202
     return {"retention": {"dry_run": False, "flow_run_id": run_id}}

@@ -61,7 +61,7 @@ def test_create_answers_summary_and_starts_create_backup(
     [sub] = launcher.submissions
     assert sub.deployment == "create-backup/safehold"
     assert sub.parameters == {"backup_id": backup.id}
-    assert sub.run_name == f"create-backup {backup.id}"
+    assert sub.run_name == "create-backup vol full"  # the volume by name, and the mode
     assert sub.idempotency_key == f"create-backup:{backup.id}:{backup.op_token}"
     assert backup.flow_run_id == sub.flow_run_id
 

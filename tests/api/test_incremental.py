@@ -140,7 +140,7 @@ def test_cascade_marks_the_tree_and_starts_one_tree_run(
     sub = launcher.submissions[-1]
     assert sub.deployment == "delete-backup-tree/safehold"
     assert sub.parameters == {"backup_id": full, "backup_ids": [inc2, inc1, full]}
-    assert sub.run_name == f"delete-backup-tree {full}"
+    assert sub.run_name == "delete-backup-tree vol cascade of 3"
     rows = [catalog.get_backup(session=session, backup_id=b) for b in (full, inc1, inc2)]
     assert {(r.status, r.flow_run_id) for r in rows} == {("deleting", sub.flow_run_id)}
     # A second cascade while the first runs is refused.

@@ -53,7 +53,7 @@ def test_create_accepts_cinderclient_nulls_and_starts_create_volume(
     assert row.path == str(settings.volumes_dir / f"{row.id}.img")
     [sub] = launcher.submissions
     assert (sub.deployment, sub.parameters) == ("create-volume/safehold", {"volume_id": row.id})
-    assert sub.run_name == f"create-volume {row.id}"
+    assert sub.run_name == "create-volume data"  # named for the volume it creates
 
 
 def test_create_accepts_the_upstream_sample_request(client: TestClient) -> None:

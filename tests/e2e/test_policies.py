@@ -188,7 +188,10 @@ def test_run_now_backs_up_every_selected_target_and_tags_the_runs(
     runs = prefect(service, children)
     assert len(runs) == 4  # two targets, two runs
     assert {run.name.rsplit(" ", 1)[-1] for run in runs} == {"full", "incremental"}
-    assert all(f"project:{PROJECT}" in run.tags and "kind:volume" in run.tags for run in runs)
+    assert all(f"project:{PROJECT}" in run.tags and "kind:backup" in run.tags for run in runs)
+    assert {tag for run in runs for tag in run.tags if tag.startswith("volume:")} == {
+        f"volume:{volume.id}" for volume in gold
+    }
     assert first != second
 
 
