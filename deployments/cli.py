@@ -1,62 +1,37 @@
-"""The `safehold` command."""
+"""The `safehold` command: the service's sub-commands and the operator's API client.
+
+Service: run (default), runner, api, rebuild-catalog, progress. Client: the groups of
+deployments.client (volume, snapshot, backup, share, share-backup, database, policy,
+catalog, store, config), which talk to the API over HTTP only.
+"""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
+from typing import Annotated, Final
+
+import typer
 
 from api.exposure import exposure_problem
 from api.tokens import TokenFileError, configured_tokens
 from deployments.api_server import main as api_main
+from deployments.client.app import VALUE_FLAGS, build_app
+from deployments.client.errors import ClientError
 from deployments.progress import follow
 from deployments.rebuild import main as rebuild_main
 from deployments.runner import main as runner_main
 from deployments.supervisor import run
 from storage.settings import Settings
 
+SERVICE: Final = "Service"
+SERVICE_COMMANDS: Final = frozenset({"run", "runner", "api", "rebuild-catalog", "progress"})
+DEBUG_ENV: Final = "SAFEHOLD_DEBUG"
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run the chosen sub-command."""
-    parser = argparse.ArgumentParser(prog="safehold", description=__doc__)
-    sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="start Prefect server + UI, the flow runner and the API")
-    sub.add_parser("runner", help="serve the flow deployments only (scale-out worker)")
-    sub.add_parser("api", help="serve the API only")
-    sub.add_parser(
-        "rebuild-catalog",
-        help="re-create missing backup rows from the backup store (no Prefect needed)",
-    )
-    watch = sub.add_parser("progress", help="follow a backup's operation with a progress bar")
-    watch.add_argument("backup_id")
-    watch.add_argument("--project", required=True, help="project id of the backup")
-    watch.add_argument(
-        "--user", default="admin", help="noauth user id (default: admin; SAFEHOLD_TOKEN wins)"
-    )
-    watch.add_argument("--url", help="API root (default: from SAFEHOLD_HOST/API_PORT)")
-    args = parser.parse_args(argv)
+
+def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if args.command in (None, "run", "api"):
-        problem = _start_problem(Settings())
-        if problem is not None:
-            logging.getLogger("safehold").error("refusing to start: %s", problem)
-            return 2
-    if args.command in (None, "run"):
-        return run(Settings())
-    if args.command == "progress":
-        settings = Settings()
-        url = args.url or f"http://{settings.host}:{settings.api_port}"
-        # From the environment, not argv: a command line is visible to every local user.
-        token = os.environ.get("SAFEHOLD_TOKEN") or f"{args.user}:{args.project}"
-        return follow(url, args.project, args.backup_id, token)
-    if args.command == "rebuild-catalog":
-        return rebuild_main(Settings(), sys.stdout)
-    if args.command == "runner":
-        runner_main()
-        return 0
-    api_main()
-    return 0
 
 
 def _start_problem(settings: Settings) -> str | None:
@@ -66,6 +41,111 @@ def _start_problem(settings: Settings) -> str | None:
     except TokenFileError as exc:
         return str(exc)
     return exposure_problem(settings)
+
+
+def _refused(settings: Settings) -> bool:
+    problem = _start_problem(settings)
+    if problem is not None:
+        logging.getLogger("safehold").error("refusing to start: %s", problem)
+    return problem is not None
+
+
+def serve_all() -> int:
+    """`safehold run`: Prefect server + UI, the flow runner and the API."""
+    _logging()
+    settings = Settings()
+    if _refused(settings):
+        return 2
+    return run(settings)
+
+
+app = build_app(serve_all)
+
+
+@app.command("run", rich_help_panel=SERVICE)
+def run_command() -> None:
+    """Start Prefect server + UI, the flow runner and the API."""
+    raise typer.Exit(serve_all())
+
+
+@app.command("runner", rich_help_panel=SERVICE)
+def runner_command() -> None:
+    """Serve the flow deployments only (scale-out worker)."""
+    _logging()
+    runner_main()
+
+
+@app.command("api", rich_help_panel=SERVICE)
+def api_command() -> None:
+    """Serve the API only."""
+    _logging()
+    if _refused(Settings()):
+        raise typer.Exit(2)
+    api_main()
+
+
+@app.command("rebuild-catalog", rich_help_panel=SERVICE)
+def rebuild_command() -> None:
+    """Re-create missing backup rows from the backup store (no Prefect needed)."""
+    _logging()
+    raise typer.Exit(rebuild_main(Settings(), sys.stdout))
+
+
+@app.command("progress", rich_help_panel=SERVICE)
+def progress_command(
+    backup_id: str,
+    project: Annotated[str, typer.Option("--project", help="Project id of the backup.")],
+    user: Annotated[
+        str, typer.Option("--user", help="noauth user id (SAFEHOLD_TOKEN wins).")
+    ] = "admin",
+    url: Annotated[
+        str | None, typer.Option("--url", help="API root (default: from SAFEHOLD_HOST/API_PORT).")
+    ] = None,
+) -> None:
+    """Follow a backup's operation with a progress bar (see also `backup progress`)."""
+    settings = Settings()
+    root = url or f"http://{settings.host}:{settings.api_port}"
+    # From the environment, not argv: a command line is visible to every local user.
+    token = os.environ.get("SAFEHOLD_TOKEN") or f"{user}:{project}"
+    raise typer.Exit(follow(root, project, backup_id, token))
+
+
+def _exit_status(code: object) -> int:
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
+
+
+def _is_service(argv: list[str]) -> bool:
+    """Whether argv runs a service command (or none: the service), not the client."""
+    args = iter(argv)
+    for arg in args:
+        if arg in VALUE_FLAGS:
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg in SERVICE_COMMANDS
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; the exit status. Client errors are one line on stderr."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="safehold", standalone_mode=True)
+    except SystemExit as exc:
+        return _exit_status(exc.code)
+    except ClientError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return exc.exit_code
+    except Exception as exc:
+        # A client bug is one line (SAFEHOLD_DEBUG=1: the traceback); the service's own
+        # failures keep their tracebacks, as before.
+        if _is_service(args) or os.environ.get(DEBUG_ENV):
+            raise
+        sys.stderr.write(f"error: {type(exc).__name__}: {exc} (SAFEHOLD_DEBUG=1 for details)\n")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

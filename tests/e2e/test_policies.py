@@ -182,7 +182,8 @@ def test_run_now_backs_up_every_selected_target_and_tags_the_runs(
     async def children(client: PrefectClient) -> list[Any]:
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
-        tagged = FlowRunFilter(tags=FlowRunFilterTags(all_=[f"policy:{policy['id']}"]))
+        tags = [f"policy:{policy['id']}", "kind:backup"]  # not the policy runs themselves
+        tagged = FlowRunFilter(tags=FlowRunFilterTags(all_=tags))
         return await client.read_flow_runs(flow_run_filter=tagged)
 
     runs = prefect(service, children)
