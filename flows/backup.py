@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 from prefect import flow
 
+from flows import summary as summaries
 from flows import tasks
 from flows.backup_source import backup_source
 from flows.hooks import BACKUP_HOOKS
@@ -21,6 +24,7 @@ async def create_backup(backup_id: str) -> dict[str, int]:
     Every step acts only while the backup is still creating by this run (LostOwnership
     otherwise: the run stops, and neither data nor rows are touched).
     """
+    started = time.monotonic()
     run_ids = current_runs()
     backup = tasks.claim_backup(backup_id, CREATING, run_ids)
     volume = tasks.load_volume(backup.volume_id)
@@ -34,4 +38,14 @@ async def create_backup(backup_id: str) -> dict[str, int]:
         result = await tasks.write_backup(backup, source_path, parent, run_ids)
     if not tasks.finish_backup(backup_id, result.object_count, result.stored_bytes, run_ids):
         raise LostOwnership(f"backup {backup_id} was settled by another path before it finished")
+    block = result.manifest.block_size
+    blocks = result.new_blocks + result.reused_blocks
+    moved = summaries.Summary(
+        source_bytes=(blocks + result.hole_blocks) * block,
+        read_bytes=blocks * block,
+        stored_bytes=result.stored_bytes,
+        reused_bytes=result.reused_blocks * block,
+        seconds=summaries.since(started),
+    )
+    await summaries.publish("volume", backup_id, moved)
     return {"object_count": result.object_count, "stored_bytes": result.stored_bytes}

@@ -7,11 +7,13 @@ Each acts only while its row is in its run's transition, driven by that run
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prefect import flow, get_run_logger
 
 from flows import db_tasks as tasks
+from flows import summary as summaries
 from flows.hooks import DB_BACKUP_HOOKS, DB_INSTANCE_HOOKS
 from flows.ownership import current_runs
 from storage.catalog import DbBackupStatus, InstanceStatus
@@ -55,6 +57,7 @@ async def delete_db_instance(instance_id: str) -> None:
 async def create_db_backup(backup_id: str) -> dict[str, Any]:
     """NEW -> BUILDING -> (online dump streamed into chunks, manifest committed) ->
     COMPLETED; the instance BACKUP -> ACTIVE however it ends."""
+    started = time.monotonic()
     run_ids = current_runs()
     backup = tasks.start_db_backup(backup_id, run_ids)
     instance = tasks.load_instance(backup.owner_id)
@@ -71,6 +74,14 @@ async def create_db_backup(backup_id: str) -> dict[str, Any]:
     if not tasks.finish_db_backup(backup_id, summary, run_ids):
         raise LostOwnership(f"database backup {backup_id} was settled by another path first")
     tasks.note_used_bytes(instance.id, tasks.used_bytes(instance.datastore, instance.database))
+    moved = summaries.Summary(
+        source_bytes=result.size,
+        read_bytes=result.size,  # a dump is read whole; deduplication happens after
+        stored_bytes=result.stored_bytes,
+        reused_bytes=0,
+        seconds=summaries.since(started),
+    )
+    await summaries.publish("database", backup_id, moved)
     return summary
 
 

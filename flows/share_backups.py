@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prefect import flow, get_run_logger
 
 from flows import share_tasks as tasks
+from flows import summary as summaries
 from flows.hooks import SHARE_BACKUP_HOOKS
 from flows.ownership import current_runs
 from storage.catalog import ShareBackupStatus, ShareStatus
@@ -23,6 +25,7 @@ async def create_share_backup(backup_id: str) -> dict[str, Any]:
     manifest unread. The parent cannot be deleted meanwhile (its delete is refused while
     a backup based on it is creating).
     """
+    started = time.monotonic()
     run_ids = current_runs()
     backup = tasks.claim_share_backup(backup_id, frozenset({SB.CREATING}), run_ids)
     share = tasks.load_share(backup.share_id)
@@ -45,6 +48,15 @@ async def create_share_backup(backup_id: str) -> dict[str, Any]:
     }
     if not tasks.finish_share_backup(backup_id, summary, run_ids):
         raise LostOwnership(f"share backup {backup_id} was settled by another path first")
+    stats = result.stats
+    moved = summaries.Summary(
+        source_bytes=stats.bytes_total,
+        read_bytes=stats.bytes_read,
+        stored_bytes=result.stored_bytes,
+        reused_bytes=stats.bytes_reused,
+        seconds=summaries.since(started),
+    )
+    await summaries.publish("share", backup_id, moved)
     return summary
 
 

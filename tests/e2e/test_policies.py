@@ -175,6 +175,15 @@ def test_run_now_backs_up_every_selected_target_and_tags_the_runs(
         assert [b.metadata["safehold:policy_id"] for b in made] == [policy["id"]] * 2
         assert (made[0].is_incremental, made[1].is_incremental) == (False, True)
     assert backups_of(cinder_api, plain.id) == []
+
+    async def summary(client: PrefectClient) -> Any:
+        key = ArtifactFilter(key=ArtifactFilterKey(any_=[f"backup-{made[1].id}"]))
+        return await client.read_artifacts(artifact_filter=key)
+
+    (table,) = prefect(service, summary)
+    (row,) = json.loads(table.data)
+    assert row["backup"] == made[1].id and row["source_bytes"] == 1024**3
+    assert row["stored_bytes"] > 0 and row["throughput_mb_s"] > 0
     shown = api.show(policy["id"])
     assert shown["last_run_state"] == "COMPLETED" and shown["last_run_flow_run_id"] == second
     assert shown["consecutive_failures"] == 0 and shown["last_success_at"] is not None
