@@ -13,13 +13,14 @@ import logging
 from dataclasses import dataclass, field
 
 from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.schedules import SCHEDULE_TYPES, CronSchedule
 from sqlmodel import Session
 
 from api import schedules
 from api.native.policies import spec_of
 from storage.catalog import make_engine
 from storage.catalog.policies import list_policies, set_policy_schedule
-from storage.catalog.policy_models import PolicyStatus
+from storage.catalog.policy_models import Policy, PolicyStatus
 from storage.errors import InvalidRequest
 from storage.settings import Settings
 
@@ -35,33 +36,43 @@ class SyncReport:
     removed: list[str] = field(default_factory=list)
 
 
+SWEEP_DEPLOYMENT = "retention-sweep/safehold"
+SWEEP_SLUG = "retention-sweep"
+
+
+async def _sweep_schedule(client: PrefectClient, cron: str) -> None:
+    """Create or replace the retention sweep's schedule (SAFEHOLD_RETENTION_CRON, UTC)."""
+    deployment = await client.read_deployment_by_name(SWEEP_DEPLOYMENT)
+    found = {s.slug: s for s in await client.read_deployment_schedules(deployment.id)}
+    wanted: SCHEDULE_TYPES = CronSchedule(cron=cron, timezone="UTC")
+    existing = found.get(SWEEP_SLUG)
+    if existing is None:
+        await client.create_deployment_schedules(
+            deployment.id, [(wanted, True)], parameters={}, slug=SWEEP_SLUG
+        )
+    else:
+        await client.update_deployment_schedule(
+            deployment.id, existing.id, schedule=wanted, parameters={}, slug=SWEEP_SLUG
+        )
+
+
 async def sync_policies(api_url: str, settings: Settings) -> SyncReport:
-    """Re-write every policy's schedule from the catalog; idempotent."""
+    """Re-write every policy's schedule from the catalog, remove orphans and (re)write
+    the retention sweep's schedule; idempotent."""
     report = SyncReport()
     engine = make_engine(settings.resolved_catalog_url())
     try:
         with Session(engine) as session:
-            policies = list_policies(session=session)
             async with PrefectClient(api_url) as client:
                 held = await schedules.read_schedules(client)
-                for policy in policies:
+                for policy in list_policies(session=session):
                     state = held.pop(schedules.slug_of(policy.id), None)
-                    active = state.active if state else policy.status == PolicyStatus.ACTIVE
-                    try:
-                        spec = spec_of(policy)
-                    except InvalidRequest as exc:
-                        log.error("policy %s: schedule not written: %s", policy.id, exc)
-                        continue
-                    new = await schedules.put_schedule(client, policy.id, spec, active)
-                    status = PolicyStatus.ACTIVE if active else PolicyStatus.PAUSED
-                    set_policy_schedule(
-                        session=session, policy_id=policy.id, schedule_id=new.id, status=status
-                    )
-                    (report.rewritten if state else report.recreated).append(policy.id)
+                    await _rewrite(client, session, policy, state, report)
                 for slug in held:
                     if slug.startswith("policy-"):
                         await schedules.delete_schedule(client, slug.removeprefix("policy-"))
                         report.removed.append(slug.removeprefix("policy-"))
+                await _sweep_schedule(client, settings.retention_cron)
     finally:
         engine.dispose()
     if report.recreated or report.removed:
@@ -71,3 +82,23 @@ async def sync_policies(api_url: str, settings: Settings) -> SyncReport:
             report.removed,
         )
     return report
+
+
+async def _rewrite(
+    client: PrefectClient,
+    session: Session,
+    policy: Policy,
+    state: schedules.ScheduleState | None,
+    report: SyncReport,
+) -> None:
+    """Write one policy's schedule from the catalog, keeping Prefect's pause flag."""
+    active = state.active if state else policy.status == PolicyStatus.ACTIVE
+    try:
+        spec = spec_of(policy)
+    except InvalidRequest as exc:
+        log.error("policy %s: schedule not written: %s", policy.id, exc)
+        return
+    new = await schedules.put_schedule(client, policy.id, spec, active)
+    status = PolicyStatus.ACTIVE if active else PolicyStatus.PAUSED
+    set_policy_schedule(session=session, policy_id=policy.id, schedule_id=new.id, status=status)
+    (report.rewritten if state else report.recreated).append(policy.id)

@@ -20,7 +20,7 @@ from flows.policies import run_policy
 from flows.rebuild import rebuild_catalog
 from flows.reconcile import reconcile
 from flows.restore import restore_backup
-from flows.retention import apply_retention
+from flows.retention import apply_retention, retention_sweep
 from flows.share_backups import create_share_backup, delete_share_backup, restore_share_backup
 from flows.shares import create_share, delete_share, manage_share
 from flows.snapshots import create_snapshot, delete_snapshot
@@ -52,5 +52,6 @@ FLOWS: tuple[Any, ...] = (
     delete_db_backup_tree,
     run_policy,
     apply_retention,
+    retention_sweep,
 )
 __all__ = ["DEPLOYMENT", "FLOWS"]

@@ -20,7 +20,7 @@ from flows.children import start_child, wait_child
 from flows.policy_kinds import KIND_FLOWS
 from storage.catalog import utcnow
 from storage.catalog.labels import run_tags
-from storage.catalog.policies import get_policy
+from storage.catalog.policies import get_policy, list_policies
 from storage.catalog.policy_targets import TargetPlan, retention_plans
 from storage.errors import CatalogError, RecordNotFound
 
@@ -75,7 +75,24 @@ async def _expire(policy: Any, target: TargetPlan, backup_id: str) -> tuple[int,
     return len(started.rows), None
 
 
-@flow(name="apply-retention")
+@flow(name="retention-sweep", flow_run_name="retention sweep")
+async def retention_sweep() -> dict[str, Any]:
+    """Apply every policy's retention (one apply-retention child each), on the sweep's
+    own schedule; Failed, listing them, if any policy's retention failed."""
+    with context.session() as s:
+        ids = [p.id for p in list_policies(session=s) if p.retention is not None]
+    problems = []
+    for policy_id in ids:
+        try:
+            await apply_retention(policy_id=policy_id)
+        except Exception as exc:
+            problems.append(f"policy {policy_id}: {exc}")
+    if problems:
+        raise RuntimeError("; ".join(problems))
+    return {"policies": len(ids)}
+
+
+@flow(name="apply-retention", flow_run_name="apply-retention {policy_id}")
 async def apply_retention(policy_id: str, dry_run: bool = False) -> dict[str, Any]:
     """Plan, publish and (unless ``dry_run``) delete what the policy no longer keeps.
 

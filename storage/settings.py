@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # Data movements (backup/restore) running at once across all runners: a Prefect
     # global concurrency limit that the start-up creates (docs/operations.md).
     max_data_operations: int = 4
+    # When every policy's retention runs on its own, besides after each policy run.
+    retention_cron: str = "17 * * * *"
     # Directories (or single files/devices) manage-existing may register from, separated by
     # os.pathsep (":" on Linux, as PATH); unset: volumes_dir; empty: manage-existing refused
     # (docs/operations.md "Manage-existing roots").

@@ -336,6 +336,16 @@ def test_start_up_sync_restores_what_was_changed_in_prefect(
     assert back.parameters == {"policy_id": lost["id"]}
     assert schedule_of(service, orphan) is None
 
+    async def sweep(client: PrefectClient) -> tuple[Any, str]:
+        deployment = await client.read_deployment_by_name("retention-sweep/safehold")
+        found = await client.read_deployment_schedules(deployment.id)
+        run = await client.create_flow_run_from_deployment(deployment.id)
+        return next(s for s in found if s.slug == "retention-sweep"), str(run.id)
+
+    schedule, run_id = prefect(service, sweep)
+    assert schedule.active and schedule.schedule.cron == "17 * * * *"
+    assert wait_run(service.prefect_api, run_id, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
+
 
 def test_the_cron_policy_ran_on_its_schedule(
     service: Service, api: Api, cinder_api: Any, cron_policy: dict[str, Any]

@@ -62,7 +62,13 @@ def test_hook_leaves_backup_and_volume_terminal(
 
 # Flows that drive no record through a transitional status, so have nothing to fail
 # (apply-retention's deletes are child runs of delete flows, each hooked itself).
-UNHOOKED = {"reconcile", "rebuild-catalog", "collect-garbage", "apply-retention"}
+UNHOOKED = {
+    "reconcile",
+    "rebuild-catalog",
+    "collect-garbage",
+    "apply-retention",
+    "retention-sweep",
+}
 
 
 def test_every_served_flow_that_drives_records_is_hooked_for_every_bad_end() -> None:
