@@ -14,15 +14,9 @@ from typing import Annotated, Final
 
 import typer
 
-from api.exposure import exposure_problem
-from api.tokens import TokenFileError, configured_tokens
-from deployments.api_server import main as api_main
 from deployments.client.app import VALUE_FLAGS, build_app
 from deployments.client.errors import ClientError
 from deployments.progress import follow
-from deployments.rebuild import main as rebuild_main
-from deployments.runner import main as runner_main
-from deployments.supervisor import run
 from storage.settings import Settings
 
 SERVICE: Final = "Service"
@@ -34,8 +28,23 @@ def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
 
+# The service sub-commands import the service stack (FastAPI, Prefect: ~2.5 s) when
+# they run, not at import: a client command such as `safehold volume list` starts in
+# ~0.2 s instead of ~2.8 s.
+
+
+def run(settings: Settings) -> int:
+    """The `safehold run` process tree (deployments.supervisor.run)."""
+    from deployments.supervisor import run as run_tree
+
+    return run_tree(settings)
+
+
 def _start_problem(settings: Settings) -> str | None:
     """Why the service must not start; checked before any child starts."""
+    from api.exposure import exposure_problem
+    from api.tokens import TokenFileError, configured_tokens
+
     try:
         configured_tokens(settings)
     except TokenFileError as exc:
@@ -71,6 +80,8 @@ def run_command() -> None:
 @app.command("runner", rich_help_panel=SERVICE)
 def runner_command() -> None:
     """Serve the flow deployments only (scale-out worker)."""
+    from deployments.runner import main as runner_main
+
     _logging()
     runner_main()
 
@@ -78,6 +89,8 @@ def runner_command() -> None:
 @app.command("api", rich_help_panel=SERVICE)
 def api_command() -> None:
     """Serve the API only."""
+    from deployments.api_server import main as api_main
+
     _logging()
     if _refused(Settings()):
         raise typer.Exit(2)
@@ -87,6 +100,8 @@ def api_command() -> None:
 @app.command("rebuild-catalog", rich_help_panel=SERVICE)
 def rebuild_command() -> None:
     """Re-create missing backup rows from the backup store (no Prefect needed)."""
+    from deployments.rebuild import main as rebuild_main
+
     _logging()
     raise typer.Exit(rebuild_main(Settings(), sys.stdout))
 
