@@ -461,3 +461,46 @@ def test_backup_wait_draws_a_moving_bar_in_tmux(
     backup_id = lines[-2].split()[1]
     followed = sh("progress", backup_id, "--project", PROJECT, "--url", service.url)
     assert followed.out.strip() == f"backup {backup_id} available"
+
+
+# -- Policies ----------------------------------------------------------------------------
+
+
+def test_policy_commands(sh: Safehold) -> None:
+    volume = new_volume(sh, "--name", "cli-policy")
+    created = sh.json(
+        "policy", "create", "cli-nightly",
+        "--kind", "volume", "--resource", volume["id"],
+        "--cron", "0 2 * * *", "--timezone", "Europe/Paris",
+        "--full-every-runs", "2", "--window", "10m", "--keep-last", "1",
+    )["policy"]  # fmt: skip
+    policy_id = created["id"]
+    assert created["schedule"] == {
+        "cron": "0 2 * * *",
+        "timezone": "Europe/Paris",
+        "interval_seconds": None,
+    }
+    assert created["start_window_seconds"] == 600 and created["retention"]["keep_last"] == 1
+    assert created["mode"]["full_every_runs"] == 2
+    listed = sh("policy", "list").out
+    assert "cli-nightly" in listed and "cron 0 2 * * * (Europe/Paris)" in listed
+    assert sh.json("policy", "show", policy_id)["policy"]["status"] == "active"
+    updated = sh.json("policy", "update", policy_id, "--every", "1h", "--description", "hourly")
+    assert updated["policy"]["schedule"]["interval_seconds"] == 3600
+    assert updated["policy"]["description"] == "hourly"
+    assert sh.json("policy", "pause", policy_id)["policy"]["status"] == "paused"
+    assert sh.json("policy", "resume", policy_id)["policy"]["status"] == "active"
+    for _ in range(3):  # full, incremental, full: retention then expires the first chain
+        ran = sh("policy", "run", policy_id, "--wait")
+        assert "completed" in (ran.out + ran.err).lower()
+    backups = sh.json("backup", "list", "--volume-id", volume["id"])["backups"]
+    assert len(backups) == 1
+    plan = sh.json("policy", "retention", policy_id, "--dry-run")["retention"]
+    assert [k["id"] for k in plan["kept"]] == [backups[0]["id"]] and plan["expired"] == []
+    assert "last 1" in sh("policy", "retention", policy_id, "--dry-run").out
+    applied = sh("policy", "retention", policy_id, "--wait")
+    assert "completed" in (applied.out + applied.err).lower()
+    shown = sh.json("policy", "show", policy_id)["policy"]
+    assert shown["last_run_state"] == "COMPLETED" and shown["consecutive_failures"] == 0
+    sh("policy", "delete", policy_id)
+    assert "Policy" in one_error_line(sh("policy", "show", policy_id, code=1))
