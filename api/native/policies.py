@@ -198,14 +198,19 @@ def delete_policy(
     return Response(status_code=204)
 
 
-def _set_active(session: Session, runs: Runs, policy: Policy, active: bool) -> Policy:
+def _set_active(
+    session: Session, runs: Runs, context: Any, policy_id: str, active: bool
+) -> dict[str, Any]:
+    """Pause or resume in Prefect (re-creating a missing schedule), then the catalog."""
+    policy = _visible(session, context, policy_id)
     if not runs.set_schedule_active(policy.id, active):
         state = runs.put_schedule(policy.id, spec_of(policy), active)
         policies.set_policy_schedule(session=session, policy_id=policy.id, schedule_id=state.id)
     status = PolicyStatus.ACTIVE if active else PolicyStatus.PAUSED
     policies.set_policy_status(session=session, policy_id=policy.id, status=status)
     session.refresh(policy)
-    return policy
+    logger.info("policy %s %s by %s", policy.id, "resumed" if active else "paused", context.user_id)
+    return {"policy": policy_view(policy, None)}
 
 
 @router.post("/{policy_id}/pause", summary="Pause a policy's schedule", responses=NOT_FOUND)
@@ -213,9 +218,7 @@ def pause_policy(
     policy_id: str, context: ContextDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """200 `{"policy": {...}}`; idempotent. Runs already started finish."""
-    policy = _set_active(session, runs, _visible(session, context, policy_id), False)
-    logger.info("policy %s paused by %s", policy_id, context.user_id)
-    return {"policy": policy_view(policy, None)}
+    return _set_active(session, runs, context, policy_id, False)
 
 
 @router.post("/{policy_id}/resume", summary="Resume a policy's schedule", responses=NOT_FOUND)
@@ -223,9 +226,7 @@ def resume_policy(
     policy_id: str, context: ContextDep, session: SessionDep, runs: RunsDep
 ) -> dict[str, Any]:
     """200 `{"policy": {...}}`; idempotent."""
-    policy = _set_active(session, runs, _visible(session, context, policy_id), True)
-    logger.info("policy %s resumed by %s", policy_id, context.user_id)
-    return {"policy": policy_view(policy, None)}
+    return _set_active(session, runs, context, policy_id, True)
 
 
 @router.post("/{policy_id}/run", status_code=202, summary="Run a policy now", responses=NOT_FOUND)
