@@ -14,13 +14,19 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from keystoneauth1 import session as ks_session
+from keystoneauth1 import token_endpoint
+from manilaclient import api_versions
+from manilaclient import client as manila_client
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.states import Scheduled
+from troveclient.v1 import client as trove_client
 
 from deployments.policy_sync import sync_policies
 from storage.catalog import utcnow
@@ -291,6 +297,57 @@ def test_retention_expires_whole_chains_and_never_a_backup_made_by_hand(
     decided = {row["backup"]: row["decision"] for row in json.loads(newest.data)}
     assert decided[by_policy[0].id] == "kept" and decided[manual.id] == "kept"
     assert sorted(decided.values()).count("expired") == 2  # F1 and I1, a whole chain
+
+
+def test_shares_and_database_instances_are_policy_targets_too(service: Service, api: Api) -> None:
+    manila = manila_client.Client(
+        api_versions.APIVersion("2.80"),
+        input_auth_token=f"admin:{PROJECT}",  # export locations are admin-only
+        service_catalog_url=service.manila_url + "/v2",
+    )
+    auth = token_endpoint.Token(
+        endpoint=f"{service.trove_url}/v1.0/{PROJECT}", token=f"{USER}:{PROJECT}"
+    )
+    trove = trove_client.Client(session=ks_session.Session(auth=auth))
+    made = manila.shares.create("NFS", 1, name="policy-share", metadata={"tier": "gold"})
+    share = wait_for(lambda: manila.shares.get(made.id), {"available"})
+    (location,) = manila.share_export_locations.list(share)
+    (Path(location.path) / "data.txt").write_text("kept by a policy\n" * 1000)
+    made = trove.instances.create(
+        "policy-db", flavor_id="1", volume={"size": 1}, datastore="sqlite"
+    )
+    instance = wait_for(lambda: trove.instances.get(made.id), {"ACTIVE"})
+    keep_one = {"keep_last": 1}
+    by_kind = {
+        "share": api.create(
+            name="shares-gold",
+            targets={"kind": "share", "metadata": {"tier": "gold"}},
+            schedule={"cron": "0 3 * * *"},
+            mode={"full_every_runs": 1},
+            retention=keep_one,
+        ),
+        "instance": api.create(
+            name="db-nightly",
+            targets={"kind": "instance", "resource_id": instance.id},
+            schedule={"cron": "0 3 * * *"},
+            retention=keep_one,
+        ),
+    }
+    for policy in by_kind.values():
+        for _ in range(2):
+            api.run_now(service, policy["id"], {"COMPLETED"})
+    share_backups = [b for b in manila.share_backups.list() if b.share_id == share.id]
+    assert len(share_backups) == 1 and share_backups[0].status == "available"
+    assert by_kind["share"]["id"] in share_backups[0].description
+    # The database policy chains (no full_every_runs): keep_last 1 keeps the newest, an
+    # incremental, and so its full ("needed by"): chains go whole.
+    db_backups = sorted(trove.instances.backups(instance.id), key=lambda b: b.created)
+    assert [b.status for b in db_backups] == ["COMPLETED", "COMPLETED"]
+    assert db_backups[1].parent_id == db_backups[0].id
+    assert all(by_kind["instance"]["id"] in b.description for b in db_backups)
+    runs = prefect(service, lambda c: c.read_flow_runs())
+    names = {run.name for run in runs}
+    assert {"create-share-backup policy-share full", "create-db-backup policy-db full"} <= names
 
 
 def test_start_up_sync_restores_what_was_changed_in_prefect(
