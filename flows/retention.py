@@ -19,7 +19,7 @@ from flows import context
 from flows.children import start_child, wait_child
 from flows.policy_kinds import KIND_FLOWS
 from storage.catalog import utcnow
-from storage.catalog.labels import run_tags
+from storage.catalog.labels import run_tags, subject
 from storage.catalog.policies import get_policy, list_policies
 from storage.catalog.policy_targets import TargetPlan, retention_plans
 from storage.errors import CatalogError, RecordNotFound
@@ -61,14 +61,10 @@ async def _expire(policy: Any, target: TargetPlan, backup_id: str) -> tuple[int,
             if row is None:
                 return 0, None  # already gone
             started = target.kind.expire(s, row)
+            name = f"{flows.delete} {subject(s, started.record)} retention of {len(started.rows)}"
     except CatalogError as exc:
         return 0, f"{backup_id}: not deleted: {exc}"
-    run_id = await start_child(
-        flows.delete,
-        started,
-        run_name=f"{flows.delete} {backup_id} retention",
-        tags=run_tags(started.record),
-    )
+    run_id = await start_child(flows.delete, started, run_name=name, tags=run_tags(started.record))
     state = await wait_child(run_id)
     if state != "COMPLETED":
         return 0, f"{backup_id}: delete run {run_id} ended {state}"
