@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from deployments.client.context import JsonOpt, WaitOpt, state
-from deployments.client.runs import follow_run
+from deployments.client.context import state
+from deployments.client.options import JsonOpt, WaitOpt
+from deployments.client.runs import report_run
 
 catalog_app = typer.Typer(help="The backup catalog (admin).", no_args_is_help=True)
 store_app = typer.Typer(help="The backup store (admin).", no_args_is_help=True)
@@ -18,12 +19,7 @@ def rebuild(ctx: typer.Context, wait: WaitOpt = False, as_json: JsonOpt = False)
     """Re-create missing catalog rows from the backup store, in a flow run."""
     cli = state(ctx)
     body = cli.native.post("/catalog/rebuild")
-    run_id = body["rebuild"]["flow_run_id"]
-    if wait:
-        reading = follow_run(cli, run_id, "rebuild-catalog run")
-        cli.out(as_json).line(body, f"rebuild-catalog run {run_id} {reading.status}")
-        return
-    cli.out(as_json).line(body, f"rebuild-catalog run {run_id} started")
+    report_run(cli, body, body["rebuild"]["flow_run_id"], "rebuild-catalog run", wait, as_json)
 
 
 @store_app.command("garbage")
@@ -42,9 +38,4 @@ def garbage(
     if grace_hours is not None:
         spec["grace_hours"] = grace_hours
     body = cli.native.post("/store/garbage", spec)
-    run_id = body["garbage"]["flow_run_id"]
-    if wait:
-        reading = follow_run(cli, run_id, "collect-garbage run")
-        cli.out(as_json).line(body, f"collect-garbage run {run_id} {reading.status}")
-        return
-    cli.out(as_json).line(body, f"collect-garbage run {run_id} started")
+    report_run(cli, body, body["garbage"]["flow_run_id"], "collect-garbage run", wait, as_json)

@@ -9,12 +9,12 @@ from typing import Annotated, Any
 
 import typer
 
-from deployments.client.backup_follow import follow_delete
-from deployments.client.context import JsonOpt, WaitOpt, state
+from deployments.client.backup_follow import BACKUPS, BackupId, delete_probe
+from deployments.client.context import state
+from deployments.client.options import JsonOpt, WaitOpt
 
 app = typer.Typer()
 
-BackupId = Annotated[str, typer.Argument(help="Backup id.")]
 RECORD_KEY = "backup-record"
 
 
@@ -69,10 +69,7 @@ def reset_status(
     as_json: JsonOpt = False,
 ) -> None:
     """Set a backup's status by force, ending its operation (admin)."""
-    cli = state(ctx)
-    action = {"os-reset_status": {"status": status}}
-    body = cli.cinder.post(f"/backups/{backup_id}/action", action)
-    cli.out(as_json).line(body, f"backup {backup_id}: status reset to {status}")
+    BACKUPS.reset_status(state(ctx), backup_id, status, as_json)
 
 
 @app.command("force-delete")
@@ -81,7 +78,5 @@ def force_delete(
 ) -> None:
     """Delete a backup whatever its status (admin)."""
     cli = state(ctx)
-    body = cli.cinder.post(f"/backups/{backup_id}/action", {"os-force_delete": {}})
-    if wait:
-        follow_delete(cli, backup_id)
-    cli.out(as_json).line(body, f"backup {backup_id} {'deleted' if wait else 'deleting'}")
+    body = BACKUPS.action(cli, backup_id, {"os-force_delete": {}})
+    BACKUPS.deleted(cli, body, backup_id, wait, as_json, probe=delete_probe(cli, backup_id))

@@ -1,13 +1,24 @@
-"""Following a Cinder backup's operation: bytes from Safehold's /v1 progress view."""
+"""A Cinder volume backup: its resource, and following its operation by /v1's byte progress."""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Annotated, Final
+
+import typer
 
 from deployments.client.context import Cli
 from deployments.client.http import Api
+from deployments.client.resources import Resource
 from deployments.client.waiting import Meter, Probe, Reading, status_probe
 
+BackupId = Annotated[str, typer.Argument(help="Backup id.")]
+BACKUPS: Final = Resource(
+    api=lambda cli: cli.cinder,
+    path="/backups",
+    key="backup",
+    kind="backup",
+    fields=("id", "name", "status", "volume_id", "size", "is_incremental", "fail_reason"),
+)
 MOVING: Final = frozenset({"creating", "restoring", "deleting"})
 FAILED: Final = frozenset({"error", "error_deleting"})
 
@@ -38,12 +49,11 @@ def follow_backup(cli: Cli, backup_id: str) -> Reading:
     return cli.follow(probe, kind="backup", rid=backup_id, meter=Meter.BYTES)
 
 
-def follow_delete(cli: Cli, backup_id: str) -> None:
-    """A spinner until the backup is gone; OperationFailed if it ends error_deleting."""
-    probe = status_probe(
+def delete_probe(cli: Cli, backup_id: str) -> Probe:
+    """Until the backup is gone; a failure if it ends error_deleting."""
+    return status_probe(
         lambda: cli.native.find(f"/backups/{backup_id}/progress", "progress"),
         ok=frozenset(),
         bad=frozenset({"error_deleting"}),
         gone_ok=True,
     )
-    cli.follow(probe, kind="backup", rid=backup_id)

@@ -7,37 +7,43 @@ from typing import Annotated, Any, Final
 import typer
 
 from deployments.client import backup_admin
-from deployments.client.backup_follow import FAILED, MOVING, follow_backup, follow_delete
-from deployments.client.context import (
-    AllProjectsOpt,
-    Cli,
-    DescriptionOpt,
-    JsonOpt,
-    NameOpt,
-    PropertyOpt,
-    WaitOpt,
-    ZoneOpt,
-    state,
+from deployments.client.backup_follow import (
+    BACKUPS,
+    FAILED,
+    MOVING,
+    BackupId,
+    delete_probe,
+    follow_backup,
 )
+from deployments.client.context import Cli, state
 from deployments.client.errors import OperationFailed
 from deployments.client.http import Api, Body
-from deployments.client.output import Column, when
-from deployments.client.parsing import pairs
+from deployments.client.options import (
+    AfterBackupOpt,
+    AllProjectsOpt,
+    DescriptionOpt,
+    InUseOpt,
+    JsonOpt,
+    LimitOpt,
+    NameOpt,
+    PropertyOpt,
+    StatusFilterOpt,
+    WaitOpt,
+    ZoneOpt,
+)
+from deployments.client.output import ID_NAME_STATUS, Column, when
+from deployments.client.parsing import given, pairs
 
 app = typer.Typer(help="Volume backups (Cinder v3).", no_args_is_help=True)
 app.add_typer(backup_admin.app)
 
-BackupId = Annotated[str, typer.Argument(help="Backup id.")]
 COLUMNS: Final[tuple[Column, ...]] = (
-    ("ID", "id"),
-    ("Name", "name"),
-    ("Status", "status"),
+    *ID_NAME_STATUS,
     ("GiB", "size"),
     ("Volume", "volume_id"),
     ("Incr.", "is_incremental"),
     ("Created", when("created_at")),
 )
-FIELDS: Final = ("id", "name", "status", "volume_id", "size", "is_incremental", "fail_reason")
 
 
 @app.command("create")
@@ -49,7 +55,7 @@ def create(
     incremental: Annotated[
         bool, typer.Option("--incremental", help="Only what changed since the newest backup.")
     ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Also of an in-use volume.")] = False,
+    force: InUseOpt = False,
     snapshot: Annotated[str | None, typer.Option("--snapshot-id", help="Of a snapshot.")] = None,
     container: Annotated[str | None, typer.Option("--container", help="Recorded only.")] = None,
     prop: PropertyOpt = None,
@@ -62,15 +68,13 @@ def create(
     spec: dict[str, Any] = {"volume_id": volume_id, "incremental": incremental, "force": force}
     optional: dict[str, Any] = {"name": name, "description": description, "snapshot_id": snapshot}
     optional |= {"container": container, "metadata": pairs(prop), "availability_zone": zone}
-    spec |= {k: v for k, v in optional.items() if v is not None}
+    spec |= given(optional)
     body = cli.cinder.post("/backups", {"backup": spec})
     backup_id = body["backup"]["id"]
     if not wait:
         cli.out(as_json).record(body, body["backup"])
         return
-    reading = follow_backup(cli, backup_id)
-    final = cli.cinder.get(f"/backups/{backup_id}")
-    cli.out(as_json).line(final, f"backup {backup_id} {reading.status}")
+    BACKUPS.finished(cli, backup_id, follow_backup(cli, backup_id), as_json)
 
 
 def _pages(api: Api, first: Body, key: str) -> Body:
@@ -88,11 +92,11 @@ def _pages(api: Api, first: Body, key: str) -> Body:
 def list_(
     ctx: typer.Context,
     name: NameOpt = None,
-    status: Annotated[str | None, typer.Option("--status")] = None,
+    status: StatusFilterOpt = None,
     volume: Annotated[str | None, typer.Option("--volume-id", help="Of this volume.")] = None,
     everyone: AllProjectsOpt = False,
-    limit: Annotated[int | None, typer.Option("--limit", help="One page of this size.")] = None,
-    marker: Annotated[str | None, typer.Option("--marker", help="After this backup.")] = None,
+    limit: LimitOpt = None,
+    marker: AfterBackupOpt = None,
     sort: Annotated[str | None, typer.Option("--sort", help="key[:asc|desc],...")] = None,
     extra: Annotated[
         list[str] | None, typer.Option("--filter", metavar="KEY=VALUE", help="Other filter.")
@@ -113,9 +117,7 @@ def list_(
 @app.command("show")
 def show(ctx: typer.Context, backup_id: BackupId, as_json: JsonOpt = False) -> None:
     """Show a backup."""
-    cli = state(ctx)
-    body = cli.cinder.get(f"/backups/{backup_id}")
-    cli.out(as_json).record(body, body["backup"], FIELDS)
+    BACKUPS.show(state(ctx), backup_id, as_json)
 
 
 @app.command("update")
@@ -133,7 +135,7 @@ def update(
     """Rename a backup or replace its metadata."""
     cli = state(ctx)
     spec = {"name": name, "description": description, "metadata": pairs(prop)}
-    fields = {k: v for k, v in spec.items() if v is not None}
+    fields = given(spec)
     if not fields:
         raise typer.BadParameter("give --name, --description or --property")
     body = cli.cinder.put(f"/backups/{backup_id}", {"backup": fields})
@@ -153,9 +155,7 @@ def delete(
     """Delete a backup (--cascade: and its descendants, leaves first)."""
     cli = state(ctx)
     body = cli.cinder.delete(f"/backups/{backup_id}", {"cascade": cascade or None})
-    if wait:
-        follow_delete(cli, backup_id)
-    cli.out(as_json).line(body, f"backup {backup_id} {'deleted' if wait else 'deleting'}")
+    BACKUPS.deleted(cli, body, backup_id, wait, as_json, probe=delete_probe(cli, backup_id))
 
 
 def _check_target(cli: Cli, backup_id: str, volume_id: str) -> None:
@@ -181,7 +181,7 @@ def restore(
 ) -> None:
     """Restore a backup into a volume."""
     cli = state(ctx)
-    target = {k: v for k, v in (("volume_id", volume), ("name", name)) if v is not None}
+    target = given({"volume_id": volume, "name": name})
     body = cli.cinder.post(f"/backups/{backup_id}/restore", {"restore": target or None})
     volume_id = body["restore"]["volume_id"]
     if not wait:

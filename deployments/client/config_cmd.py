@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from deployments.client.config import SETTINGS
-from deployments.client.context import JsonOpt, state
+from deployments.client.context import state
+from deployments.client.options import JsonOpt
 
 app = typer.Typer(help="The client's own configuration.", no_args_is_help=True)
 

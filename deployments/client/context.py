@@ -1,11 +1,10 @@
-"""The state of one `safehold` invocation (ctx.obj) and the options commands share."""
+"""The state of one `safehold` invocation (ctx.obj): configuration, endpoints, output."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
 from functools import cached_property
-from typing import Annotated
 
 import typer
 
@@ -14,21 +13,6 @@ from deployments.client.http import Api
 from deployments.client.output import Output, stderr_console
 from deployments.client.services import Services
 from deployments.client.waiting import Meter, Probe, Reading, settle, watch
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON body instead.")]
-WaitOpt = Annotated[
-    bool, typer.Option("--wait", help="Follow the operation to its end; non-zero if it fails.")
-]
-AllProjectsOpt = Annotated[
-    bool, typer.Option("--all-projects", help="Every project's (admin only).")
-]
-PropertyOpt = Annotated[
-    list[str] | None,
-    typer.Option("--property", metavar="KEY=VALUE", help="Metadata item (repeatable)."),
-]
-NameOpt = Annotated[str | None, typer.Option("--name", help="Name.")]
-DescriptionOpt = Annotated[str | None, typer.Option("--description", help="Description.")]
-ZoneOpt = Annotated[str | None, typer.Option("--availability-zone", help="Availability zone.")]
 
 
 class Cli:

@@ -6,35 +6,37 @@ from typing import Annotated, Any, Final
 
 import typer
 
-from deployments.client.context import AllProjectsOpt, Cli, DescriptionOpt, JsonOpt, WaitOpt, state
-from deployments.client.output import Column
-from deployments.client.waiting import Probe, status_probe
+from deployments.client.context import state
+from deployments.client.options import (
+    AfterBackupOpt,
+    AllProjectsOpt,
+    DescriptionOpt,
+    JsonOpt,
+    LimitOpt,
+    WaitOpt,
+)
+from deployments.client.output import ID_NAME_STATUS, Column
+from deployments.client.resources import Resource, list_rows
 
 app = typer.Typer(help="Database backups (Trove v1.0).", no_args_is_help=True)
 
 BackupId = Annotated[str, typer.Argument(help="Database backup id.")]
 COLUMNS: Final[tuple[Column, ...]] = (
-    ("ID", "id"),
-    ("Name", "name"),
-    ("Status", "status"),
+    *ID_NAME_STATUS,
     ("Instance", "instance_id"),
     ("Parent", "parent_id"),
     ("Datastore", lambda row: row["datastore"]["type"]),
     ("Created", "created"),
 )
-FIELDS: Final = ("id", "name", "status", "instance_id", "parent_id", "size", "locationRef")
-DONE: Final = frozenset({"COMPLETED", "RESTORED"})
-FAILED: Final = frozenset({"FAILED", "DELETE_FAILED"})
-
-
-def backup_probe(cli: Cli, backup_id: str, *, gone_ok: bool = False) -> Probe:
-    """Until the backup is COMPLETED (or gone, for a delete); FAILED ends it too."""
-    return status_probe(
-        lambda: cli.trove.find(f"/backups/{backup_id}", "backup"),
-        ok=frozenset() if gone_ok else DONE,
-        bad=FAILED,
-        gone_ok=gone_ok,
-    )
+DB_BACKUPS: Final = Resource(
+    api=lambda cli: cli.trove,
+    path="/backups",
+    key="backup",
+    kind="database backup",
+    fields=("id", "name", "status", "instance_id", "parent_id", "size", "locationRef"),
+    ready=frozenset({"COMPLETED", "RESTORED"}),
+    failed=frozenset({"FAILED", "DELETE_FAILED"}),
+)
 
 
 @app.command("create")
@@ -56,14 +58,7 @@ def create(
     cli = state(ctx)
     spec: dict[str, Any] = {"name": name, "instance": instance, "incremental": incremental}
     spec |= {k: v for k, v in (("description", description), ("parent_id", parent)) if v}
-    body = cli.trove.post("/backups", {"backup": spec})
-    backup_id = body["backup"]["id"]
-    if not wait:
-        cli.out(as_json).record(body, body["backup"], FIELDS)
-        return
-    reading = cli.follow(backup_probe(cli, backup_id), kind="database backup", rid=backup_id)
-    final = cli.trove.get(f"/backups/{backup_id}")
-    cli.out(as_json).line(final, f"database backup {backup_id} {reading.status}")
+    DB_BACKUPS.created(cli, cli.trove.post("/backups", {"backup": spec}), wait, as_json)
 
 
 @app.command("register")
@@ -86,7 +81,7 @@ def register(
     if description:
         spec["description"] = description
     body = cli.trove.post("/backups", {"backup": spec})
-    cli.out(as_json).record(body, body["backup"], FIELDS)
+    cli.out(as_json).record(body, body["backup"], DB_BACKUPS.fields)
 
 
 @app.command("list")
@@ -95,24 +90,21 @@ def list_(
     instance: Annotated[str | None, typer.Option("--instance", help="Of this instance.")] = None,
     datastore: Annotated[str | None, typer.Option("--datastore")] = None,
     everyone: AllProjectsOpt = False,
-    limit: Annotated[int | None, typer.Option("--limit", help="One page of this size.")] = None,
-    marker: Annotated[str | None, typer.Option("--marker", help="After this backup.")] = None,
+    limit: LimitOpt = None,
+    marker: AfterBackupOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List database backups, newest first."""
     cli = state(ctx)
     params: dict[str, Any] = {"instance_id": instance, "datastore": datastore}
     params |= {"all_projects": everyone or None, "limit": limit, "marker": marker}
-    body = cli.trove.get("/backups", params)
-    cli.out(as_json).rows(body, body["backups"], COLUMNS)
+    list_rows(cli, cli.trove, "/backups", "backups", COLUMNS, as_json, params)
 
 
 @app.command("show")
 def show(ctx: typer.Context, backup_id: BackupId, as_json: JsonOpt = False) -> None:
     """Show a database backup."""
-    cli = state(ctx)
-    body = cli.trove.get(f"/backups/{backup_id}")
-    cli.out(as_json).record(body, body["backup"], FIELDS)
+    DB_BACKUPS.show(state(ctx), backup_id, as_json)
 
 
 @app.command("delete")
@@ -122,7 +114,4 @@ def delete(
     """Delete a database backup and every backup based on it."""
     cli = state(ctx)
     body = cli.trove.delete(f"/backups/{backup_id}")
-    if wait:
-        probe = backup_probe(cli, backup_id, gone_ok=True)
-        cli.follow(probe, kind="database backup", rid=backup_id)
-    cli.out(as_json).line(body, f"database backup {backup_id} {'deleted' if wait else 'deleting'}")
+    DB_BACKUPS.deleted(cli, body, backup_id, wait, as_json)

@@ -6,8 +6,10 @@ from typing import Annotated, Final
 
 import typer
 
-from deployments.client.context import JsonOpt, state
+from deployments.client.context import state
+from deployments.client.options import JsonOpt
 from deployments.client.output import Column
+from deployments.client.resources import Resource, list_rows
 
 app = typer.Typer(help="Datastores (Trove v1.0).", no_args_is_help=True)
 
@@ -17,28 +19,28 @@ COLUMNS: Final[tuple[Column, ...]] = (
     ("Name", "name"),
     ("Versions", lambda row: ", ".join(v["name"] for v in row["versions"])),
 )
+DATASTORES: Final = Resource(
+    api=lambda cli: cli.trove, path="/datastores", key="datastore", kind="datastore"
+)
 
 
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List datastores (a server that cannot be reached has no versions)."""
     cli = state(ctx)
-    body = cli.trove.get("/datastores")
-    cli.out(as_json).rows(body, body["datastores"], COLUMNS)
+    list_rows(cli, cli.trove, "/datastores", "datastores", COLUMNS, as_json)
 
 
 @app.command("show")
 def show(ctx: typer.Context, datastore: Datastore, as_json: JsonOpt = False) -> None:
     """Show a datastore."""
-    cli = state(ctx)
-    body = cli.trove.get(f"/datastores/{datastore}")
-    cli.out(as_json).record(body, body["datastore"])
+    DATASTORES.show(state(ctx), datastore, as_json)
 
 
 @app.command("versions")
 def versions(ctx: typer.Context, datastore: Datastore, as_json: JsonOpt = False) -> None:
     """List a datastore's versions (the server's real one)."""
     cli = state(ctx)
-    body = cli.trove.get(f"/datastores/{datastore}/versions")
+    path = f"{DATASTORES.url(datastore)}/versions"
     columns: tuple[Column, ...] = (("ID", "id"), ("Name", "name"), ("Active", "active"))
-    cli.out(as_json).rows(body, body["versions"], columns)
+    list_rows(cli, cli.trove, path, "versions", columns, as_json)

@@ -6,28 +6,25 @@ from typing import Annotated, Any, Final
 
 import typer
 
-from deployments.client.context import Cli, JsonOpt, WaitOpt, state
-from deployments.client.output import Column
-from deployments.client.waiting import Probe, status_probe
+from deployments.client.context import state
+from deployments.client.options import JsonOpt, WaitOpt
+from deployments.client.output import ID_NAME_STATUS, Column
+from deployments.client.resources import Resource, list_rows
 
 app = typer.Typer(help="Database instances (Trove v1.0).", no_args_is_help=True)
 
 InstanceId = Annotated[str, typer.Argument(help="Instance id.")]
 DatastoreOpt = Annotated[str, typer.Option("--datastore", help="sqlite, postgresql, mariadb.")]
 VersionOpt = Annotated[str | None, typer.Option("--datastore-version", help="Server version.")]
-SizeOpt = Annotated[int, typer.Option("--size", min=1, help="Nominal volume size in GiB.")]
+NominalSizeOpt = Annotated[int, typer.Option("--size", min=1, help="Nominal volume size in GiB.")]
 COLUMNS: Final[tuple[Column, ...]] = (
-    ("ID", "id"),
-    ("Name", "name"),
-    ("Status", "status"),
+    *ID_NAME_STATUS,
     ("Datastore", lambda row: row["datastore"]["type"]),
     ("Version", lambda row: row["datastore"]["version"]),
     ("Created", "created"),
 )
 BACKUP_COLUMNS: Final[tuple[Column, ...]] = (
-    ("ID", "id"),
-    ("Name", "name"),
-    ("Status", "status"),
+    *ID_NAME_STATUS,
     ("Parent", "parent_id"),
     ("Created", "created"),
 )
@@ -38,25 +35,23 @@ def _fault(row: dict[str, Any]) -> str | None:
     return str(fault.get("message")) if isinstance(fault, dict) else None
 
 
-def instance_probe(cli: Cli, instance_id: str, *, gone_ok: bool = False) -> Probe:
-    """Until the instance is ACTIVE (or gone, for a delete); ERROR fails with its fault."""
-    return status_probe(
-        lambda: cli.trove.find(f"/instances/{instance_id}", "instance"),
-        ok=frozenset() if gone_ok else frozenset({"ACTIVE"}),
-        bad=frozenset({"ERROR"}),
-        gone_ok=gone_ok,
-        reason=_fault,
-    )
+INSTANCES: Final = Resource(
+    api=lambda cli: cli.trove,
+    path="/instances",
+    key="instance",
+    kind="instance",
+    fields=("id", "name", "status", "datastore"),
+    ready=frozenset({"ACTIVE"}),
+    failed=frozenset({"ERROR"}),
+    reason=_fault,
+)
+# `create` and `manage` print a new instance's fields in the API's order (none first).
+IN_API_ORDER: Final[tuple[str, ...]] = ()
 
 
-def _finish(cli: Cli, body: dict[str, Any], wait: bool, as_json: bool) -> None:
-    instance = body["instance"]
-    if not wait:
-        cli.out(as_json).record(body, instance)
-        return
-    rid = instance["id"]
-    reading = cli.follow(instance_probe(cli, rid), kind="instance", rid=rid)
-    cli.out(as_json).line(cli.trove.get(f"/instances/{rid}"), f"instance {rid} {reading.status}")
+def _datastore(datastore: str, version: str | None) -> dict[str, str]:
+    """The datastore object: its type, and its version when given."""
+    return {"type": datastore} | ({"version": version} if version else {})
 
 
 @app.command("create")
@@ -65,7 +60,7 @@ def create(
     name: Annotated[str, typer.Argument(help="Instance name.")],
     datastore: DatastoreOpt = "sqlite",
     version: VersionOpt = None,
-    size: SizeOpt = 1,
+    size: NominalSizeOpt = 1,
     database: Annotated[str | None, typer.Option("--database", help="Database name.")] = None,
     backup: Annotated[
         str | None, typer.Option("--restore-from", help="Load this backup into it.")
@@ -76,12 +71,13 @@ def create(
     """Create an instance: an empty database, or one restored from a backup."""
     cli = state(ctx)
     spec: dict[str, Any] = {"name": name, "volume": {"size": size}}
-    spec["datastore"] = {"type": datastore} | ({"version": version} if version else {})
+    spec["datastore"] = _datastore(datastore, version)
     if database:
         spec["databases"] = [{"name": database}]
     if backup:
         spec["restorePoint"] = {"backupRef": backup}
-    _finish(cli, cli.trove.post("/instances", {"instance": spec}), wait, as_json)
+    body = cli.trove.post("/instances", {"instance": spec})
+    INSTANCES.created(cli, body, wait, as_json, fields=IN_API_ORDER)
 
 
 @app.command("manage")
@@ -91,31 +87,29 @@ def manage(
     database: Annotated[str, typer.Option("--database", help="Existing database.")],
     datastore: DatastoreOpt = "sqlite",
     version: VersionOpt = None,
-    size: SizeOpt = 1,
+    size: NominalSizeOpt = 1,
     wait: WaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a database already on a configured server (admin)."""
     cli = state(ctx)
     spec: dict[str, Any] = {"name": name, "database": database, "volume": {"size": size}}
-    spec["datastore"] = {"type": datastore} | ({"version": version} if version else {})
-    _finish(cli, cli.trove.post("/instances/manage", {"instance": spec}), wait, as_json)
+    spec["datastore"] = _datastore(datastore, version)
+    body = cli.trove.post("/instances/manage", {"instance": spec})
+    INSTANCES.created(cli, body, wait, as_json, fields=IN_API_ORDER)
 
 
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List instances."""
     cli = state(ctx)
-    body = cli.trove.get("/instances")
-    cli.out(as_json).rows(body, body["instances"], COLUMNS)
+    list_rows(cli, cli.trove, "/instances", "instances", COLUMNS, as_json)
 
 
 @app.command("show")
 def show(ctx: typer.Context, instance_id: InstanceId, as_json: JsonOpt = False) -> None:
     """Show an instance."""
-    cli = state(ctx)
-    body = cli.trove.get(f"/instances/{instance_id}")
-    cli.out(as_json).record(body, body["instance"], ("id", "name", "status", "datastore"))
+    INSTANCES.show(state(ctx), instance_id, as_json)
 
 
 @app.command("delete")
@@ -125,23 +119,20 @@ def delete(
     """Delete an instance and drop its database (its backups stay)."""
     cli = state(ctx)
     body = cli.trove.delete(f"/instances/{instance_id}")
-    if wait:
-        probe = instance_probe(cli, instance_id, gone_ok=True)
-        cli.follow(probe, kind="instance", rid=instance_id)
-    cli.out(as_json).line(body, f"instance {instance_id} {'deleted' if wait else 'deleting'}")
+    INSTANCES.deleted(cli, body, instance_id, wait, as_json)
 
 
 @app.command("databases")
 def databases(ctx: typer.Context, instance_id: InstanceId, as_json: JsonOpt = False) -> None:
     """List an instance's databases."""
     cli = state(ctx)
-    body = cli.trove.get(f"/instances/{instance_id}/databases")
-    cli.out(as_json).rows(body, body["databases"], (("Name", "name"),))
+    path = f"/instances/{instance_id}/databases"
+    list_rows(cli, cli.trove, path, "databases", (("Name", "name"),), as_json)
 
 
 @app.command("backups")
 def backups(ctx: typer.Context, instance_id: InstanceId, as_json: JsonOpt = False) -> None:
     """List an instance's backups, newest first."""
     cli = state(ctx)
-    body = cli.trove.get(f"/instances/{instance_id}/backups")
-    cli.out(as_json).rows(body, body["backups"], BACKUP_COLUMNS)
+    path = f"/instances/{instance_id}/backups"
+    list_rows(cli, cli.trove, path, "backups", BACKUP_COLUMNS, as_json)

@@ -17,6 +17,8 @@ Getter = Callable[[Row], Any]
 Column = tuple[str, str | Getter]
 # Piped output is not cut to 80 columns: ids alone are 36 characters.
 PIPE_WIDTH: Final = 200
+# Where every resource table starts.
+ID_NAME_STATUS: Final[tuple[Column, ...]] = (("ID", "id"), ("Name", "name"), ("Status", "status"))
 
 
 def stdout_console() -> Console:

@@ -1,10 +1,10 @@
-"""Parsing option values: KEY=VALUE items and durations like `1h30m`."""
+"""From option values to request bodies: KEY=VALUE items, durations like `1h30m`, what is set."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
 import typer
 
@@ -35,3 +35,8 @@ def duration(text: str, option: str) -> int:
             f"{text!r} is not a duration such as 90s, 10m, 1h30m or 2d", param_hint=option
         )
     return sum(int(n) * UNITS[unit] for n, unit in _PART.findall(spec))
+
+
+def given(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The items whose value is set (not None): the options a user gave."""
+    return {k: v for k, v in values.items() if v is not None}

@@ -6,15 +6,9 @@ from typing import Annotated, Any, Final
 
 import typer
 
-from deployments.client.context import (
-    AllProjectsOpt,
-    Cli,
-    DescriptionOpt,
-    JsonOpt,
-    WaitOpt,
-    state,
-)
-from deployments.client.output import Column, Row, when
+from deployments.client.context import Cli, state
+from deployments.client.options import AllProjectsOpt, DescriptionOpt, JsonOpt, WaitOpt
+from deployments.client.output import ID_NAME_STATUS, Column, Row, when
 from deployments.client.parsing import pairs
 from deployments.client.policy_spec import (
     Retention,
@@ -24,7 +18,8 @@ from deployments.client.policy_spec import (
     targets_body,
     window_seconds,
 )
-from deployments.client.runs import follow_run
+from deployments.client.resources import list_rows
+from deployments.client.runs import report_run
 from deployments.client.waiting import Probe, Reading
 
 app = typer.Typer(help="Backup policies: schedules and retention.", no_args_is_help=True)
@@ -53,9 +48,7 @@ RetentionTz = Annotated[
     str | None, typer.Option("--retention-timezone", help="Calendar of the keep rules.")
 ]
 COLUMNS: Final[tuple[Column, ...]] = (
-    ("ID", "id"),
-    ("Name", "name"),
-    ("Status", "status"),
+    *ID_NAME_STATUS,
     ("Kind", lambda row: (row.get("targets") or {}).get("kind")),
     ("Schedule", lambda row: schedule_text(row.get("schedule") or {})),
     ("Next run", when("next_run_at")),
@@ -192,8 +185,8 @@ def update(
 def list_(ctx: typer.Context, everyone: AllProjectsOpt = False, as_json: JsonOpt = False) -> None:
     """List policies."""
     cli = state(ctx)
-    body = cli.native.get("/policies", {"all_projects": everyone or None})
-    cli.out(as_json).rows(body, body["policies"], COLUMNS)
+    params = {"all_projects": everyone or None}
+    list_rows(cli, cli.native, "/policies", "policies", COLUMNS, as_json, params)
 
 
 @app.command("show")
@@ -277,9 +270,5 @@ def retention(
     if dry_run:
         cli.out(as_json).rows(body, _verdicts(plan), VERDICTS)
         return
-    run_id = plan["flow_run_id"]
-    if wait:
-        reading = follow_run(cli, run_id, "retention run")
-        cli.out(as_json).line(body, f"policy {policy_id}: retention run {run_id} {reading.status}")
-        return
-    cli.out(as_json).line(body, f"policy {policy_id}: retention run {run_id} started")
+    subject = f"policy {policy_id}: "
+    report_run(cli, body, plan["flow_run_id"], "retention run", wait, as_json, subject)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Final
 
 from deployments.client.context import Cli
+from deployments.client.http import Body
 from deployments.client.waiting import Probe, Reading
 
 ENDED: Final = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
@@ -31,3 +32,11 @@ def run_probe(cli: Cli, run_id: str) -> Probe:
 def follow_run(cli: Cli, run_id: str, what: str) -> Reading:
     """A spinner with the run's state until it ends; OperationFailed unless it completed."""
     return cli.follow(run_probe(cli, run_id), kind=what, rid=run_id)
+
+
+def report_run(
+    cli: Cli, body: Body, run_id: str, what: str, wait: bool, as_json: bool, subject: str = ""
+) -> None:
+    """`<subject><what> <id> started`, or with --wait the state it ended in."""
+    status = follow_run(cli, run_id, what).status if wait else "started"
+    cli.out(as_json).line(body, f"{subject}{what} {run_id} {status}")

@@ -2,36 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any, Final
 
 import typer
 
-from deployments.client.context import (
+from deployments.client.context import Cli, state
+from deployments.client.errors import OperationFailed
+from deployments.client.options import (
     AllProjectsOpt,
-    Cli,
     DescriptionOpt,
     JsonOpt,
     NameOpt,
+    NewStatusArg,
+    StatusFilterOpt,
     WaitOpt,
-    state,
 )
-from deployments.client.errors import OperationFailed
-from deployments.client.output import Column, when
-from deployments.client.waiting import Meter, Probe, Reading, status_probe
+from deployments.client.output import ID_NAME_STATUS, Column, when
+from deployments.client.parsing import given
+from deployments.client.resources import Resource, list_rows
+from deployments.client.waiting import Meter, Probe, Reading
 
 app = typer.Typer(help="Share backups (Manila v2).", no_args_is_help=True)
 
 BackupId = Annotated[str, typer.Argument(help="Share backup id.")]
 COLUMNS: Final[tuple[Column, ...]] = (
-    ("ID", "id"),
-    ("Name", "name"),
-    ("Status", "status"),
+    *ID_NAME_STATUS,
     ("Share", "share_id"),
     ("Size (GiB)", "size"),
     ("Created", when("created_at")),
 )
-FAILED: Final = frozenset({"error", "error_deleting"})
+SHARE_BACKUPS: Final = Resource(
+    api=lambda cli: cli.manila,
+    path="/share-backups",
+    key="share_backup",
+    kind="share backup",
+    fields=("id", "name", "status", "share_id"),
+    failed=frozenset({"error", "error_deleting"}),
+)
 
 
 def _percent(value: Any) -> float | None:
@@ -41,11 +48,11 @@ def _percent(value: Any) -> float | None:
         return None
 
 
-def percent_probe(fetch: Callable[[], dict[str, Any] | None], field: str, moving: str) -> Probe:
+def percent_probe(cli: Cli, backup_id: str, field: str, moving: str) -> Probe:
     """The backup's `field` percentage until it leaves the `moving` status."""
 
     def probe() -> Reading:
-        row = fetch()
+        row = SHARE_BACKUPS.find(cli, backup_id)
         if row is None:
             return Reading("deleted", finished=True, failed=True, reason="it is gone")
         status = str(row["status"])
@@ -54,14 +61,10 @@ def percent_probe(fetch: Callable[[], dict[str, Any] | None], field: str, moving
             done=_percent(row.get(field)),
             total=100,
             finished=status != moving,
-            failed=status in FAILED,
+            failed=status in SHARE_BACKUPS.failed,
         )
 
     return probe
-
-
-def _fetch(cli: Cli, backup_id: str) -> Callable[[], dict[str, Any] | None]:
-    return lambda: cli.manila.find(f"/share-backups/{backup_id}", "share_backup")
 
 
 @app.command("create")
@@ -86,10 +89,9 @@ def create(
     if not wait:
         cli.out(as_json).record(body, body["share_backup"])
         return
-    probe = percent_probe(_fetch(cli, backup_id), "progress", "creating")
+    probe = percent_probe(cli, backup_id, "progress", "creating")
     reading = cli.follow(probe, kind="share backup", rid=backup_id, meter=Meter.PERCENT)
-    final = cli.manila.get(f"/share-backups/{backup_id}")
-    cli.out(as_json).line(final, f"share backup {backup_id} {reading.status}")
+    SHARE_BACKUPS.finished(cli, backup_id, reading, as_json)
 
 
 @app.command("list")
@@ -97,23 +99,20 @@ def list_(
     ctx: typer.Context,
     share: Annotated[str | None, typer.Option("--share", help="Of this share.")] = None,
     name: NameOpt = None,
-    status: Annotated[str | None, typer.Option("--status")] = None,
+    status: StatusFilterOpt = None,
     everyone: AllProjectsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List share backups."""
     cli = state(ctx)
-    params = {"share_id": share, "name": name, "status": status}
-    body = cli.manila.get("/share-backups/detail", params | {"all_tenants": everyone or None})
-    cli.out(as_json).rows(body, body["share_backups"], COLUMNS)
+    params = {"share_id": share, "name": name, "status": status, "all_tenants": everyone or None}
+    list_rows(cli, cli.manila, "/share-backups/detail", "share_backups", COLUMNS, as_json, params)
 
 
 @app.command("show")
 def show(ctx: typer.Context, backup_id: BackupId, as_json: JsonOpt = False) -> None:
     """Show a share backup."""
-    cli = state(ctx)
-    body = cli.manila.get(f"/share-backups/{backup_id}")
-    cli.out(as_json).record(body, body["share_backup"], ("id", "name", "status", "share_id"))
+    SHARE_BACKUPS.show(state(ctx), backup_id, as_json)
 
 
 @app.command("update")
@@ -126,7 +125,7 @@ def update(
 ) -> None:
     """Rename a share backup or change its description."""
     cli = state(ctx)
-    fields = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
+    fields = given({"name": name, "description": description})
     if not fields:
         raise typer.BadParameter("give --name or --description")
     body = cli.manila.put(f"/share-backups/{backup_id}", {"share_backup": fields})
@@ -140,10 +139,7 @@ def delete(
     """Delete a share backup."""
     cli = state(ctx)
     body = cli.manila.delete(f"/share-backups/{backup_id}")
-    if wait:
-        probe = status_probe(_fetch(cli, backup_id), ok=frozenset(), bad=FAILED, gone_ok=True)
-        cli.follow(probe, kind="share backup", rid=backup_id)
-    cli.out(as_json).line(body, f"share backup {backup_id} {'deleted' if wait else 'deleting'}")
+    SHARE_BACKUPS.deleted(cli, body, backup_id, wait, as_json)
 
 
 def _check_target(cli: Cli, backup_id: str, share_id: str) -> None:
@@ -167,12 +163,12 @@ def restore(
     """Restore a share backup into its share, or another one."""
     cli = state(ctx)
     value = {"target_share_id": target} if target else None
-    body = cli.manila.post(f"/share-backups/{backup_id}/action", {"restore": value})
+    body = SHARE_BACKUPS.action(cli, backup_id, {"restore": value})
     share_id = body["restore"]["share_id"]
     if not wait:
         cli.out(as_json).record(body, body["restore"])
         return
-    probe = percent_probe(_fetch(cli, backup_id), "restore_progress", "restoring")
+    probe = percent_probe(cli, backup_id, "restore_progress", "restoring")
     cli.follow(probe, kind="share backup", rid=backup_id, meter=Meter.PERCENT)
     _check_target(cli, backup_id, share_id)
     cli.out(as_json).line(body, f"share backup {backup_id} restored to share {share_id}")
@@ -182,11 +178,8 @@ def restore(
 def reset_status(
     ctx: typer.Context,
     backup_id: BackupId,
-    status: Annotated[str, typer.Argument(help="New status.")],
+    status: NewStatusArg,
     as_json: JsonOpt = False,
 ) -> None:
     """Set a share backup's status by force (admin)."""
-    cli = state(ctx)
-    action = {"reset_status": {"status": status}}
-    body = cli.manila.post(f"/share-backups/{backup_id}/action", action)
-    cli.out(as_json).line(body, f"share backup {backup_id}: status reset to {status}")
+    SHARE_BACKUPS.reset_status(state(ctx), backup_id, status, as_json, action="reset_status")

@@ -6,60 +6,44 @@ from typing import Annotated, Any, Final
 
 import typer
 
-from deployments.client.context import (
+from deployments.client.context import state
+from deployments.client.options import (
     AllProjectsOpt,
-    Cli,
     DescriptionOpt,
     JsonOpt,
     NameOpt,
     PropertyOpt,
+    SizeOpt,
     WaitOpt,
     ZoneOpt,
-    state,
 )
-from deployments.client.output import Column, when
-from deployments.client.parsing import pairs
-from deployments.client.waiting import Probe, status_probe
+from deployments.client.output import ID_NAME_STATUS, Column, when
+from deployments.client.parsing import given, pairs
+from deployments.client.resources import Resource, list_rows
 
 app = typer.Typer(help="Volumes (Cinder v3).", no_args_is_help=True)
 
 VolumeId = Annotated[str, typer.Argument(help="Volume id.")]
 COLUMNS: Final[tuple[Column, ...]] = (
-    ("ID", "id"),
-    ("Name", "name"),
-    ("Status", "status"),
+    *ID_NAME_STATUS,
     ("Size (GiB)", "size"),
     ("Created", when("created_at")),
 )
-FIELDS: Final = ("id", "name", "status", "size", "description", "metadata", "created_at")
-READY: Final = frozenset({"available", "in-use"})
-FAILED: Final = frozenset({"error", "error_managing", "error_restoring", "error_deleting"})
-
-
-def volume_probe(cli: Cli, volume_id: str, *, gone_ok: bool = False) -> Probe:
-    """Until the volume is usable (or gone, for a delete), failing on an error status."""
-    return status_probe(
-        lambda: cli.cinder.find(f"/volumes/{volume_id}", "volume"),
-        ok=frozenset() if gone_ok else READY,
-        bad=FAILED,
-        gone_ok=gone_ok,
-    )
-
-
-def _finish(cli: Cli, body: dict[str, Any], wait: bool, as_json: bool) -> None:
-    volume = body["volume"]
-    if not wait:
-        cli.out(as_json).record(body, volume, FIELDS)
-        return
-    reading = cli.follow(volume_probe(cli, volume["id"]), kind="volume", rid=volume["id"])
-    final = cli.cinder.get(f"/volumes/{volume['id']}")
-    cli.out(as_json).line(final, f"volume {volume['id']} {reading.status}")
+VOLUMES: Final = Resource(
+    api=lambda cli: cli.cinder,
+    path="/volumes",
+    key="volume",
+    kind="volume",
+    fields=("id", "name", "status", "size", "description", "metadata", "created_at"),
+    ready=frozenset({"available", "in-use"}),
+    failed=frozenset({"error", "error_managing", "error_restoring", "error_deleting"}),
+)
 
 
 @app.command("create")
 def create(
     ctx: typer.Context,
-    size: Annotated[int, typer.Option("--size", min=1, help="Size in GiB.")] = 1,
+    size: SizeOpt = 1,
     name: NameOpt = None,
     description: DescriptionOpt = None,
     prop: PropertyOpt = None,
@@ -71,24 +55,22 @@ def create(
     cli = state(ctx)
     spec: dict[str, Any] = {"size": size, "name": name, "description": description}
     spec |= {"metadata": pairs(prop), "availability_zone": zone}
-    body = cli.cinder.post("/volumes", {"volume": {k: v for k, v in spec.items() if v is not None}})
-    _finish(cli, body, wait, as_json)
+    body = cli.cinder.post("/volumes", {"volume": given(spec)})
+    VOLUMES.created(cli, body, wait, as_json)
 
 
 @app.command("list")
 def list_(ctx: typer.Context, everyone: AllProjectsOpt = False, as_json: JsonOpt = False) -> None:
     """List volumes."""
     cli = state(ctx)
-    body = cli.cinder.get("/volumes/detail", {"all_tenants": everyone or None})
-    cli.out(as_json).rows(body, body["volumes"], COLUMNS)
+    params = {"all_tenants": everyone or None}
+    list_rows(cli, cli.cinder, "/volumes/detail", "volumes", COLUMNS, as_json, params)
 
 
 @app.command("show")
 def show(ctx: typer.Context, volume_id: VolumeId, as_json: JsonOpt = False) -> None:
     """Show a volume (admins see its file as metadata safehold:path)."""
-    cli = state(ctx)
-    body = cli.cinder.get(f"/volumes/{volume_id}")
-    cli.out(as_json).record(body, body["volume"], FIELDS)
+    VOLUMES.show(state(ctx), volume_id, as_json)
 
 
 @app.command("delete")
@@ -98,9 +80,7 @@ def delete(
     """Delete a volume and its file."""
     cli = state(ctx)
     body = cli.cinder.delete(f"/volumes/{volume_id}")
-    if wait:
-        cli.follow(volume_probe(cli, volume_id, gone_ok=True), kind="volume", rid=volume_id)
-    cli.out(as_json).line(body, f"volume {volume_id} {'deleted' if wait else 'deleting'}")
+    VOLUMES.deleted(cli, body, volume_id, wait, as_json)
 
 
 @app.command("manage")
@@ -118,10 +98,8 @@ def manage(
     cli = state(ctx)
     spec: dict[str, Any] = {"ref": {"source-name": path}, "host": host, "name": name}
     spec |= {"description": description, "metadata": pairs(prop)}
-    body = cli.cinder.post(
-        "/manageable_volumes", {"volume": {k: v for k, v in spec.items() if v is not None}}
-    )
-    _finish(cli, body, wait, as_json)
+    body = cli.cinder.post("/manageable_volumes", {"volume": given(spec)})
+    VOLUMES.created(cli, body, wait, as_json)
 
 
 @app.command("reset-status")
@@ -137,8 +115,7 @@ def reset_status(
     """Set a volume's status by force (admin)."""
     cli = state(ctx)
     value = {k: v for k, v in (("status", status), ("attach_status", attach_status)) if v}
-    body = cli.cinder.post(f"/volumes/{volume_id}/action", {"os-reset_status": value})
-    cli.out(as_json).line(body, f"volume {volume_id}: status reset")
+    VOLUMES.report_action(cli, volume_id, {"os-reset_status": value}, as_json, "status reset")
 
 
 @app.command("attach")
@@ -155,8 +132,7 @@ def attach(
     cli = state(ctx)
     value: dict[str, Any] = {"mountpoint": mountpoint, "mode": mode}
     value |= {k: v for k, v in (("instance_uuid", instance), ("host_name", host_name)) if v}
-    body = cli.cinder.post(f"/volumes/{volume_id}/action", {"os-attach": value})
-    cli.out(as_json).line(body, f"volume {volume_id}: attached")
+    VOLUMES.report_action(cli, volume_id, {"os-attach": value}, as_json, "attached")
 
 
 @app.command("detach")
@@ -167,8 +143,5 @@ def detach(
     as_json: JsonOpt = False,
 ) -> None:
     """Remove an attachment (the volume goes available)."""
-    cli = state(ctx)
-    body = cli.cinder.post(
-        f"/volumes/{volume_id}/action", {"os-detach": {"attachment_id": attachment}}
-    )
-    cli.out(as_json).line(body, f"volume {volume_id}: detached")
+    value = {"os-detach": {"attachment_id": attachment}}
+    VOLUMES.report_action(state(ctx), volume_id, value, as_json, "detached")

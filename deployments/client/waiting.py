@@ -99,13 +99,18 @@ def settle(reading: Reading, what: str) -> Reading:
     return reading
 
 
+def fail_reason(row: dict[str, Any]) -> str | None:
+    """Why a resource failed, as most of the APIs say it: its `fail_reason`."""
+    return row.get("fail_reason")
+
+
 def status_probe(
     fetch: Callable[[], dict[str, Any] | None],
     *,
     ok: frozenset[str],
     bad: frozenset[str],
     gone_ok: bool = False,
-    reason: Callable[[dict[str, Any]], str | None] = lambda row: row.get("fail_reason"),
+    reason: Callable[[dict[str, Any]], str | None] = fail_reason,
 ) -> Probe:
     """A probe of a resource's status: `ok` and `bad` end the wait, and so does its
     disappearance (success for a delete, `gone_ok`; a failure otherwise)."""
