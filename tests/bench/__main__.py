@@ -9,6 +9,7 @@ Environment:
   SAFEHOLD_BENCH_ONLY=shares    run only the share section (results: bench-results/shares.json)
   SAFEHOLD_BENCH_ONLY=latency   run only the orchestration latency (bench-results/latency.json)
   SAFEHOLD_BENCH_ONLY=databases run only the database section (settings: tests/bench/databases.py)
+  SAFEHOLD_BENCH_ONLY=fsimage   run only the ext4 image section (settings: tests/bench/fsimage.py)
   SAFEHOLD_BENCH_TREE_MIB       size of the share section's "mixed" tree in MiB (default 700)
   SAFEHOLD_BENCH_SMALL_FILES    files in the share section's "small" tree (default 100000)
 """
@@ -29,6 +30,7 @@ from typing import Any
 from tests.bench import (
     data,
     databases,
+    fsimage,
     hardware,
     incremental,
     latency,
@@ -42,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench-results" / "latest.json"
 SHARE_RESULTS = ROOT / "bench-results" / "shares.json"
 LATENCY_RESULTS = ROOT / "bench-results" / "latency.json"
-ONLY = ("shares", "latency", "databases")
+ONLY = ("shares", "latency", "databases", "fsimage")
 
 NOTES = [
     "one run per tool, wall clock; the page cache is dropped before every timed backup and "
@@ -100,6 +102,8 @@ def main() -> int:
         return _latency_only(workdir)
     if only == "databases":
         return databases.only(workdir)
+    if only == "fsimage":
+        return fsimage.only(workdir)
     try:
         results = run_shares_only(workdir) if only == "shares" else run(size, workdir)
     finally:
@@ -114,6 +118,8 @@ def main() -> int:
     print(shares.render(results["shares"]))
     if "databases" in results:
         print(databases.render(results["databases"]))
+    if "fsimage" in results:
+        print(fsimage.render(results["fsimage"]))
     path = SHARE_RESULTS if only == "shares" else RESULTS
     report.write_json(results, path)
     print(f"\nresults written to {path}")
@@ -186,6 +192,7 @@ def run(size: int, workdir: Path) -> dict[str, Any]:
         lat = _section("orchestration latency (safehold run)", lambda: latency.run(workdir))
     share_results = _shares(workdir)
     db_results = databases.section(workdir)
+    fsimage_results = fsimage.section(workdir)
     return {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
@@ -206,6 +213,7 @@ def run(size: int, workdir: Path) -> dict[str, Any]:
         "incremental": incr,
         "shares": share_results,
         "databases": db_results,
+        "fsimage": fsimage_results,
         "notes": NOTES,
     }
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
 from tests.bench import data
 from tests.live import Service, running
@@ -63,13 +63,19 @@ def _json(resp: requests.Response) -> dict[str, Any]:
 
 
 async def _flow_run_starts(prefect_api: str, backup_ids: list[str]) -> dict[str, datetime]:
-    """start_time of each backup's flow run ("create-backup <id>"), by backup id."""
-    names = {f"create-backup {b}": b for b in backup_ids}
+    """start_time of each backup's create-backup run (tagged "backup:<id>"), by backup id."""
+    tags = {f"backup:{b}": b for b in backup_ids}
     async with PrefectClient(prefect_api) as client:
         runs = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=list(names)))
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(any_=list(tags))),
+            limit=200,
         )
-    return {names[r.name]: r.start_time for r in runs if r.name in names and r.start_time}
+    found = {}
+    for run in runs:
+        tag = next((t for t in run.tags if t in tags), None)
+        if tag is not None and run.name.startswith("create-backup") and run.start_time:
+            found[tags[tag]] = run.start_time
+    return found
 
 
 def _summary(values: list[float]) -> dict[str, Any]:

@@ -358,8 +358,8 @@ class Safehold:
 
 
 def flow_runs(prefect_api: str, ids: Sequence[str], word: str) -> list[dict[str, Any]]:
-    """Prefect flow runs whose name holds ``word`` and one of ``ids`` (runs are named
-    "<flow> <resource id>"): how long each waited for the runner and ran."""
+    """Prefect flow runs whose name holds ``word``, tagged with one of ``ids`` (as
+    `share_backup:<id>` or `share:<id>`): how long each waited for the runner and ran."""
     try:
         return asyncio.run(_flow_runs(prefect_api, ids, word))
     except Exception as exc:  # diagnostics only
@@ -368,15 +368,15 @@ def flow_runs(prefect_api: str, ids: Sequence[str], word: str) -> list[dict[str,
 
 async def _flow_runs(prefect_api: str, ids: Sequence[str], word: str) -> list[dict[str, Any]]:
     from prefect.client.orchestration import PrefectClient
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
     runs: dict[Any, Any] = {}
+    tags = [f"{kind}:{i}" for i in ids for kind in ("share_backup", "share")]
     async with PrefectClient(prefect_api) as client:
-        for resource_id in ids:
-            name = FlowRunFilterName(like_=resource_id)
-            for run in await client.read_flow_runs(flow_run_filter=FlowRunFilter(name=name)):
-                if word in run.name:
-                    runs[run.id] = run
+        tagged = FlowRunFilter(tags=FlowRunFilterTags(any_=tags))
+        for run in await client.read_flow_runs(flow_run_filter=tagged):
+            if word in run.name:
+                runs[run.id] = run
         ordered = sorted(runs.values(), key=lambda r: r.created)
         return [_flow_run(run, await _task_seconds(client, run.id)) for run in ordered]
 
