@@ -29,6 +29,7 @@ from deployments.recovery import crash_orphaned_runs
 from deployments.runner import PARENT_DIED
 from flows.limits import DATA_LIMIT
 from flows.registry import DEPLOYMENT, FLOWS
+from storage.catalog import make_engine, migrate
 from storage.settings import Settings
 
 log = logging.getLogger("safehold")
@@ -218,6 +219,7 @@ def _run(settings: Settings, external_server: bool) -> int:
             # No process of an earlier tree is left: its unfinished runs can only be dead.
             asyncio.run(crash_orphaned_runs(prefect_api_url(settings)))
         asyncio.run(_ensure_limits(prefect_api_url(settings), settings))
+        _migrate_catalog(settings)
         # The runner takes its flow-run processes down with it on PARENT_DIED.
         sup.spawn("runner", [sys.executable, "-m", "deployments.runner"], parent_died=PARENT_DIED)
         asyncio.run(_deployments_ready(prefect_api_url(settings)))
@@ -240,6 +242,16 @@ async def _ensure_limits(api_url: str, settings: Settings) -> None:
         await client.upsert_global_concurrency_limit_by_name(
             DATA_LIMIT, settings.max_data_operations
         )
+
+
+def _migrate_catalog(settings: Settings) -> None:
+    # Before the runner: the start-up reconcile run reads the catalog before the API
+    # (which migrates too) is up; on a new data dir it would find no tables.
+    engine = make_engine(settings.resolved_catalog_url())
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
 
 
 def _sync_policies(api_url: str, settings: Settings) -> None:

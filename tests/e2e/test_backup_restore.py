@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import filecmp
 import json
 from pathlib import Path
@@ -10,10 +9,8 @@ from typing import Any
 
 import pytest
 from cinderclient import exceptions as cinder_exc
-from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
-from tests.e2e.helpers import MIB, allocated, cinder, wait_for, write_mixed
+from tests.e2e.helpers import MIB, allocated, cinder, tagged_runs, wait_for, write_mixed
 from tests.live import Service
 
 pytestmark = pytest.mark.e2e
@@ -142,11 +139,7 @@ def test_each_operation_is_a_named_flow_run(service: Service, admin: Any) -> Non
     vol = _new_volume(admin)
     backup = _backup(admin, vol.id)
 
-    async def names() -> list[str]:
-        async with PrefectClient(service.prefect_api) as client:
-            runs = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=backup.id))
-            )
-            return [r.name for r in runs]
-
-    assert asyncio.run(names()) == [f"create-backup {backup.id}"]
+    runs = tagged_runs(service.prefect_api, f"backup:{backup.id}")
+    # Named for what it does and to what: the volume by name, and the mode.
+    assert [r.name for r in runs] == ["create-backup e2e full"]
+    assert {f"volume:{vol.id}", "kind:backup", f"project:{PROJECT}"} <= set(runs[0].tags)

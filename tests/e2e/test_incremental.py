@@ -18,7 +18,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.client.schemas.objects import FlowRun
 
-from tests.e2e.helpers import MIB, cinder, wait_for, wait_run, write_mixed
+from tests.e2e.helpers import MIB, cinder, tagged_runs, wait_for, wait_run, write_mixed
 from tests.live import Service
 
 pytestmark = pytest.mark.e2e
@@ -85,6 +85,12 @@ def _wait_gone(admin: Any, backup_id: str, timeout: float = 120.0) -> None:
     raise AssertionError(f"backup {backup_id} still there")
 
 
+def _tree_runs(service: Service, root_id: str) -> list[Any]:
+    """The cascade runs of a tree (named `delete-backup-tree <volume> cascade of N`)."""
+    runs = tagged_runs(service.prefect_api, f"backup:{root_id}")
+    return [run for run in runs if run.name.startswith("delete-backup-tree ")]
+
+
 def _runs(service: Service, name: str) -> list[FlowRun]:
     async def read() -> list[FlowRun]:
         async with PrefectClient(service.prefect_api) as client:
@@ -132,7 +138,7 @@ def test_chain_stores_changes_only_restores_and_cascades(service: Service, admin
         _wait_gone(admin, backup.id)
         assert _owned(service, backup.id) == []
 
-    [tree] = _runs(service, f"delete-backup-tree {full.id}")
+    [tree] = _tree_runs(service, full.id)
     # The last child removes the last row a moment before the tree run itself ends.
     ended = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
     assert wait_run(service.prefect_api, str(tree.id), ended) == "COMPLETED"
@@ -175,4 +181,4 @@ def test_interrupted_cascade_resumes_and_finishes(service: Service, admin: Any) 
     for backup in (inc1, full):
         _wait_gone(admin, backup.id)
         assert _owned(service, backup.id) == []
-    assert len(_runs(service, f"delete-backup-tree {full.id}")) == 2
+    assert len(_tree_runs(service, full.id)) == 2

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from cinderclient import exceptions as cinder_exc
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+from prefect.client.schemas.filters import FlowRunFilter
 
-from tests.e2e.helpers import MIB, cinder, wait_for, write_mixed
+from tests.e2e.helpers import MIB, cinder, tagged_runs, wait_for, write_mixed
 from tests.live import Service
 
 pytestmark = pytest.mark.e2e
@@ -58,13 +58,11 @@ def _gone(get: Any) -> None:
 
 
 def _task_names(service: Service, resource_id: str) -> list[str]:
-    """The task names of the flow runs named after a resource, sorted."""
+    """The task names of the flow runs tagged with a backup or snapshot, sorted."""
+    flow_runs = tagged_runs(service.prefect_api, f"backup:{resource_id}", f"snapshot:{resource_id}")
 
     async def read() -> list[str]:
         async with PrefectClient(service.prefect_api) as client:
-            flow_runs = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=resource_id))
-            )
             task_runs = await client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id={"any_": [r.id for r in flow_runs]})
             )
