@@ -20,7 +20,7 @@ run: install
 
 ## The whole test suite (unit, storage contract incl. S3 on moto, PostgreSQL, end-to-end)
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 ## Benchmarks: Safehold vs restic/borg and the machine's raw sha256/zstd speed
 bench: install

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -80,6 +81,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def steady_ports(count: int = 4) -> tuple[int, ...]:
+    """``count`` free ports below the kernel's ephemeral range, for a service restarted on
+    the same ports: no connect() or bind to port 0 (another test's, another process's) can
+    take one of them while the service is down, as it can take one from the range."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    found: list[int] = []
+    for port in random.sample(range(max(1024, low - 8000), low), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        found.append(port)
+        if len(found) == count:
+            return tuple(found)
+    raise RuntimeError(f"no {count} free ports below {low}")
+
+
 def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     """Until the API answers its version document (300 Multiple Choices)."""
     deadline = time.monotonic() + STARTUP
@@ -93,7 +112,7 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
                 return
         except OSError:
             pass
-        time.sleep(0.5)
+        time.sleep(0.1)
     raise RuntimeError(f"safehold run not up after {STARTUP}s:\n{log.read_text()[-4000:]}")
 
 

@@ -16,9 +16,23 @@ from cinderclient import client as cinder_client
 from cinderclient.contrib.noauth import CinderNoAuthPlugin
 from keystoneauth1 import session as ks_session
 from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
 MIB = 1024 * 1024
 TIMEOUT = 120.0
+POLL = 0.1  # between reads of a record's status: cheap API calls, and every wait ends sooner
+# The PostgreSQL password in the session service's datastore URL: trust auth ignores it,
+# and it must appear in no log, response or flow-run parameter (test_databases).
+DATASTORE_CANARY = "s3cr3t-canary-7f3a"
+
+
+def datastore_env(mariadb_port: int) -> dict[str, str]:
+    """The session service's datastores besides SQLite: this machine's PostgreSQL (with the
+    canary password) and its MariaDB as reached through a proxy on ``mariadb_port``."""
+    return {
+        "SAFEHOLD_POSTGRESQL_URL": f"postgresql://postgres:{DATASTORE_CANARY}@127.0.0.1:5432",
+        "SAFEHOLD_MARIADB_URL": f"mysql://root@127.0.0.1:{mariadb_port}",
+    }
 
 
 def cinder(url: str, user: str, project: str) -> Any:
@@ -34,7 +48,7 @@ def wait_for(get: Callable[[], Any], statuses: set[str], timeout: float = TIMEOU
     while obj.status not in statuses:
         if time.monotonic() > deadline:
             raise AssertionError(f"{obj.id} stuck in {obj.status}, wanted {statuses}")
-        time.sleep(0.3)
+        time.sleep(POLL)
         obj = get()
     return obj
 
@@ -83,9 +97,21 @@ def wait_run(prefect_api: str, run_id: str, states: set[str], timeout: float = 6
     state = run_state(prefect_api, run_id)
     while state not in states:
         assert time.monotonic() < deadline, f"run {run_id} still {state}"
-        time.sleep(0.3)
+        time.sleep(0.2)  # each read opens a Prefect client
         state = run_state(prefect_api, run_id)
     return state
+
+
+def tagged_runs(prefect_api: str, *tags: str) -> list[Any]:
+    """Flow runs carrying any of ``tags`` (runs are tagged `<kind>:<id>`), oldest first."""
+
+    async def read() -> list[Any]:
+        async with PrefectClient(prefect_api) as client:
+            tagged = FlowRunFilter(tags=FlowRunFilterTags(any_=list(tags)))
+            runs = await client.read_flow_runs(flow_run_filter=tagged)
+            return sorted(runs, key=lambda run: run.created)
+
+    return asyncio.run(read())
 
 
 def backup_run_id(url: str, project: str, backup_id: str) -> str:

@@ -34,7 +34,7 @@ from tests.e2e.helpers import (
     wait_for,
     wait_run,
 )
-from tests.live import ROOT, Service, run_env, running
+from tests.live import ROOT, Service, run_env, running, steady_ports
 
 pytestmark = pytest.mark.e2e
 PROJECT = "crash000000000000000000000000001"
@@ -124,7 +124,9 @@ def test_a_killed_tree_leaves_nothing_running_and_its_runs_heal_on_restart(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     data_dir = tmp_path_factory.mktemp("killed")
-    with running(data_dir) as first:
+    # Outside the ephemeral range: nothing else on the machine takes them between starts.
+    api, prefect, manila, trove = steady_ports()
+    with running(data_dir, ports=(api, prefect, manila, trove)) as first:
         ports = first.ports
         admin: Any = cinder(first.url, "admin", PROJECT)
         vol = volume_with_data(admin, 4 * MIB, seed=21)

@@ -1,12 +1,13 @@
 """Trove database backups against a real `safehold run`, driven by python-troveclient.
 
-One service with all three datastores: SQLite (built in), and this machine's PostgreSQL
-and MariaDB servers. Per datastore: an instance is created and loaded, then a full backup
-and two incrementals are made with rows changed and added in between; each point of the
-chain is restored into a new instance (restorePoint) and its query results compared with
-what the database held then; the chain is deleted in one cascade whose child deletions
-are flow runs of their own. The PostgreSQL password (trust auth ignores it) is a canary
-that must appear in no log, response or flow-run parameter.
+The session's service (tests/e2e/conftest.py) has all three datastores: SQLite (built
+in), and this machine's PostgreSQL and MariaDB servers. Per datastore: an instance is
+created and loaded, then a full backup and two incrementals are made with rows changed and
+added in between; each point of the chain is restored into a new instance (restorePoint)
+and its query results compared with what the database held then; the chain is deleted in
+one cascade whose child deletions are flow runs of their own. The PostgreSQL password
+(trust auth ignores it) is a canary that must appear in no log, response or flow-run
+parameter.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sqlite3
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,33 +31,16 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from troveclient import exceptions as trove_exc
 from troveclient.v1 import client as trove_client
 
+from tests.e2e.helpers import DATASTORE_CANARY as CANARY
+from tests.e2e.helpers import POLL
 from tests.e2e.tcp_proxy import Proxy
-from tests.live import Service, running
+from tests.live import Service
 
 pytestmark = pytest.mark.e2e
 PROJECT = "db000000000000000000000000000001"
-CANARY = "s3cr3t-canary-7f3a"
 TIMEOUT = 120.0
 Rows = list[tuple[Any, ...]]
-
-
-@pytest.fixture(scope="module")
-def mariadb() -> Iterator[Proxy]:
-    """MariaDB as the service reaches it: through a proxy a test can take down."""
-    proxy = Proxy(3306)
-    proxy.up()
-    yield proxy
-    proxy.down()
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, mariadb: Proxy) -> Iterator[Service]:
-    env = {
-        "SAFEHOLD_POSTGRESQL_URL": f"postgresql://postgres:{CANARY}@127.0.0.1:5432",
-        "SAFEHOLD_MARIADB_URL": f"mysql://root@127.0.0.1:{mariadb.port}",
-    }
-    with running(tmp_path_factory.mktemp("databases"), extra_env=env) as svc:
-        yield svc
+# `service` and `mariadb` (the proxy its MariaDB URL points at) are the session's.
 
 
 def trove(svc: Service, project: str = PROJECT, user: str = "admin") -> Any:
@@ -72,7 +56,7 @@ def wait(get: Callable[[], Any], statuses: set[str], timeout: float = TIMEOUT) -
     obj = get()
     while obj.status not in statuses:
         assert time.monotonic() < deadline, f"{obj.id} stuck in {obj.status}, wanted {statuses}"
-        time.sleep(0.2)
+        time.sleep(POLL)
         obj = get()
     return obj
 
@@ -224,7 +208,7 @@ def _gone(get: Callable[[], Any], timeout: float = TIMEOUT) -> None:
             get()
         except trove_exc.NotFound:
             return
-        time.sleep(0.2)
+        time.sleep(POLL)
     raise AssertionError("still there")
 
 
@@ -311,9 +295,12 @@ def test_the_password_is_nowhere(service: Service) -> None:
         assert resp.status_code == 200 and CANARY not in resp.text
 
     async def parameters() -> str:
+        # Every run of the (shared) service, page by page: the server caps a page at 200.
+        params: list[Any] = []
         async with PrefectClient(service.prefect_api) as prefect:
-            runs = await prefect.read_flow_runs(limit=200)
-        return repr([r.parameters for r in runs])
+            while page := await prefect.read_flow_runs(limit=200, offset=len(params)):
+                params.extend(r.parameters for r in page)
+        return repr(params)
 
     assert CANARY not in asyncio.run(parameters())
 

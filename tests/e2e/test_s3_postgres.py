@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from storage.catalog import make_engine
-from tests.e2e.helpers import MIB, cinder, wait_for, write_mixed
+from tests.e2e.helpers import MIB, POLL, TIMEOUT, cinder, wait_for, write_mixed
 from tests.live import Service, running
 from tests.storage.catalog.conftest import PG_URL
 
@@ -72,14 +72,15 @@ def _keys(s3_server: tuple[str, str], prefix: str) -> list[str]:
 
 
 def _gone(get: Any) -> None:
-    for _ in range(400):
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
         try:
             get()
         except Exception as exc:  # cinderclient's NotFound
             if getattr(exc, "code", None) == 404:
                 return
             raise
-        time.sleep(0.3)
+        time.sleep(POLL)
     raise AssertionError("still there")
 
 
