@@ -33,7 +33,6 @@ import math
 import os
 import random
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ from urllib.parse import urlsplit
 
 import psycopg2  # type: ignore[import-untyped]
 
-from tests.bench import data, peers, report, shares
+from tests.bench import data, peers, report, sections, shares
 
 T = TypeVar("T")
 
@@ -789,10 +788,6 @@ class Bench:
 # --- running the section -----------------------------------------------------------------
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
-
-
 def _target_mib() -> int:
     return int(os.environ.get("SAFEHOLD_BENCH_DB_MIB", "1024"))
 
@@ -842,45 +837,6 @@ def _drop_left(server: Server, names: set[str]) -> list[str]:
         except Exception as exc:
             print(f"  could not drop database {name}: {exc}", flush=True)
     return sorted(names)
-
-
-def run(workdir: Path) -> dict[str, Any]:
-    """The section; a failure before any step is recorded, never raised."""
-    print("* database backups (safehold, pg_dump, restic on PostgreSQL) ...", flush=True)
-    start = time.perf_counter()
-    try:
-        result = measure(workdir)
-    except Exception as exc:
-        traceback.print_exc()
-        result = {"error": f"{type(exc).__name__}: {exc}"[:1500]}
-    print(f"  done in {time.perf_counter() - start:.1f} s", flush=True)
-    report.write_json(result, RESULTS)
-    return result
-
-
-def section(workdir: Path) -> dict[str, Any]:
-    """What a full run calls: the section, unless SAFEHOLD_BENCH_SKIP_DATABASES=1."""
-    if _env_flag("SAFEHOLD_BENCH_SKIP_DATABASES"):
-        print("* database section skipped (SAFEHOLD_BENCH_SKIP_DATABASES=1)")
-        return {"skipped": "skipped: SAFEHOLD_BENCH_SKIP_DATABASES=1"}
-    return run(workdir)
-
-
-def only(workdir: Path) -> int:
-    """SAFEHOLD_BENCH_ONLY=databases: this section alone; 0 when every step worked."""
-    try:
-        result = run(workdir)
-    finally:
-        if _env_flag("SAFEHOLD_BENCH_KEEP"):
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    print(render(result))
-    print(f"\nresults written to {RESULTS}")
-    errors = failed(result)
-    for error in errors:
-        print(f"DATABASE SECTION FAILURE: {error.splitlines()[0][:300]}")
-    return 1 if errors else 0
 
 
 def failed(result: dict[str, Any]) -> list[str]:
@@ -1095,3 +1051,14 @@ def render(result: dict[str, Any]) -> str:
         *[f"  - {note}" for note in result.get("notes", [])],
     ]
     return "\n".join(lines)
+
+
+SECTION = sections.Section(
+    "databases",
+    "database backups (safehold, pg_dump, restic on PostgreSQL)",
+    measure,
+    render,
+    failed,
+    RESULTS,
+)
+run, section, only = SECTION.run, SECTION.section, SECTION.only

@@ -52,7 +52,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench import data, fsimage_tree, hardware, incremental, latency, peers, report, shares
+from tests.bench import (
+    data,
+    fsimage_tree,
+    hardware,
+    incremental,
+    latency,
+    peers,
+    report,
+    sections,
+    shares,
+)
 
 PROJECT = "bench0000000000000000000000000004"
 RESULTS = Path(__file__).resolve().parents[2] / "bench-results" / "fsimage.json"
@@ -87,10 +97,6 @@ NOTES = [
 
 class BenchError(RuntimeError):
     """A step failed (the message says which and why)."""
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -606,45 +612,6 @@ def _steps(
     _phase("restore", tools, results, lambda t: t.restore_image(changed["sha256_after"]))
 
 
-def run(workdir: Path) -> dict[str, Any]:
-    """The section; a failure is recorded, never raised; results written to RESULTS."""
-    print("* file-system image (ext4: safehold Cinder API, restic, borg) ...", flush=True)
-    start = time.perf_counter()
-    try:
-        result = measure(workdir)
-    except Exception as exc:
-        traceback.print_exc()
-        result = {"error": f"{type(exc).__name__}: {exc}"[:1500]}
-    print(f"  done in {time.perf_counter() - start:.1f} s", flush=True)
-    report.write_json(result, RESULTS)
-    return result
-
-
-def section(workdir: Path) -> dict[str, Any]:
-    """What a full run calls: the section, unless SAFEHOLD_BENCH_SKIP_FSIMAGE=1."""
-    if _env_flag("SAFEHOLD_BENCH_SKIP_FSIMAGE"):
-        print("* file-system image section skipped (SAFEHOLD_BENCH_SKIP_FSIMAGE=1)")
-        return {"skipped": "skipped: SAFEHOLD_BENCH_SKIP_FSIMAGE=1"}
-    return run(workdir)
-
-
-def only(workdir: Path) -> int:
-    """SAFEHOLD_BENCH_ONLY=fsimage: this section alone; 0 when every step worked."""
-    try:
-        result = run(workdir)
-    finally:
-        if _env_flag("SAFEHOLD_BENCH_KEEP"):
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    print(render(result))
-    print(f"\nresults written to {RESULTS}")
-    errors = failed(result)
-    for error in errors:
-        print(f"FSIMAGE SECTION FAILURE: {error.splitlines()[0][:300]}")
-    return 1 if errors else 0
-
-
 def failed(result: dict[str, Any]) -> list[str]:
     """Every error of the section (skipped peers are not errors), empty when all went well."""
     errors = [f"section: {result['error']}"] if "error" in result else []
@@ -943,3 +910,14 @@ def render(out: dict[str, Any]) -> str:
         *[f"  - {note}" for note in out.get("notes", [])],
     ]
     return "\n".join(lines)
+
+
+SECTION = sections.Section(
+    "fsimage",
+    "file-system image (ext4: safehold Cinder API, restic, borg)",
+    measure,
+    render,
+    failed,
+    RESULTS,
+)
+run, section, only = SECTION.run, SECTION.section, SECTION.only
