@@ -70,7 +70,7 @@ async def _flow_run_starts(prefect_api: str, backup_ids: list[str]) -> dict[str,
             flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(any_=list(tags))),
             limit=200,
         )
-    found = {}
+    found: dict[str, datetime] = {}
     for run in runs:
         tag = next((t for t in run.tags if t in tags), None)
         if tag is not None and run.name.startswith("create-backup") and run.start_time:
