@@ -23,6 +23,10 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.schedules import SCHEDULE_TYPES, CronSchedule, IntervalSchedule
 from prefect.client.schemas.sorting import FlowRunSort
+from pydantic import ValidationError
+
+from storage.catalog.policy_models import Policy
+from storage.errors import InvalidRequest
 
 POLICY_DEPLOYMENT = "policy-run/safehold"
 # Runs the scheduler keeps ahead per policy: enough to show the next one in the UI.
@@ -58,19 +62,39 @@ class ScheduleState:
     active: bool
 
 
+def spec_of(policy: Policy) -> ScheduleSpec:
+    """The policy's schedule; InvalidRequest for a cron Prefect refuses."""
+    spec = ScheduleSpec(policy.cron, policy.timezone, policy.interval_seconds, policy.created_at)
+    try:
+        spec.prefect()
+    except (ValidationError, ValueError) as exc:
+        raise InvalidRequest(f"Invalid schedule: {_first_error(exc)}") from exc
+    return spec
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return str(exc.errors()[0].get("msg", exc))
+    return str(exc)
+
+
 def slug_of(policy_id: str) -> str:
     """The schedule slug of a policy."""
     return f"policy-{policy_id}"
 
 
-async def _deployment_id(client: PrefectClient) -> uuid.UUID:
-    return (await client.read_deployment_by_name(POLICY_DEPLOYMENT)).id
+async def _deployment_id(client: PrefectClient, name: str = POLICY_DEPLOYMENT) -> uuid.UUID:
+    return (await client.read_deployment_by_name(name)).id
+
+
+async def _by_slug(client: PrefectClient, deployment: uuid.UUID) -> dict[str, ScheduleState]:
+    found = await client.read_deployment_schedules(deployment)
+    return {s.slug: ScheduleState(str(s.id), s.active) for s in found if s.slug}
 
 
 async def read_schedules(client: PrefectClient) -> dict[str, ScheduleState]:
     """Every schedule of the policy-run deployment, by slug (slug-less ones skipped)."""
-    found = await client.read_deployment_schedules(await _deployment_id(client))
-    return {s.slug: ScheduleState(str(s.id), s.active) for s in found if s.slug}
+    return await _by_slug(client, await _deployment_id(client))
 
 
 async def next_runs(client: PrefectClient, limit: int = 200) -> dict[str, datetime]:
@@ -94,15 +118,20 @@ async def next_runs(client: PrefectClient, limit: int = 200) -> dict[str, dateti
     return found
 
 
-async def put_schedule(
-    client: PrefectClient, policy_id: str, spec: ScheduleSpec, active: bool
+async def put_slug(
+    client: PrefectClient,
+    deployment_name: str,
+    slug: str,
+    schedule: SCHEDULE_TYPES,
+    active: bool,
+    parameters: dict[str, Any],
 ) -> ScheduleState:
-    """Create or replace the policy's schedule (parameters always resent); idempotent."""
-    deployment = await _deployment_id(client)
-    slug, parameters = slug_of(policy_id), {"policy_id": policy_id}
-    existing = (await read_schedules(client)).get(slug)
+    """Create or replace the deployment's schedule ``slug``, parameters always resent
+    (Prefect wipes them on an update that omits them); idempotent."""
+    deployment = await _deployment_id(client, deployment_name)
+    existing = (await _by_slug(client, deployment)).get(slug)
     if existing is None:
-        wanted: list[tuple[SCHEDULE_TYPES, bool]] = [(spec.prefect(), active)]
+        wanted: list[tuple[SCHEDULE_TYPES, bool]] = [(schedule, active)]
         (created,) = await client.create_deployment_schedules(
             deployment, wanted, AHEAD, parameters, slug
         )
@@ -111,7 +140,7 @@ async def put_schedule(
         deployment,
         uuid.UUID(existing.id),
         active=active,
-        schedule=spec.prefect(),
+        schedule=schedule,
         max_scheduled_runs=AHEAD,
         parameters=parameters,
         slug=slug,
@@ -119,27 +148,34 @@ async def put_schedule(
     return ScheduleState(existing.id, active)
 
 
+async def put_schedule(
+    client: PrefectClient, policy_id: str, spec: ScheduleSpec, active: bool
+) -> ScheduleState:
+    """Create or replace the policy's schedule; idempotent."""
+    parameters = {"policy_id": policy_id}
+    return await put_slug(
+        client, POLICY_DEPLOYMENT, slug_of(policy_id), spec.prefect(), active, parameters
+    )
+
+
 async def set_active(client: PrefectClient, policy_id: str, active: bool) -> bool:
     """Pause or resume the policy's schedule, parameters resent; False if it is missing."""
-    existing = (await read_schedules(client)).get(slug_of(policy_id))
+    deployment = await _deployment_id(client)
+    existing = (await _by_slug(client, deployment)).get(slug_of(policy_id))
     if existing is None:
         return False
     await client.update_deployment_schedule(
-        await _deployment_id(client),
-        uuid.UUID(existing.id),
-        active=active,
-        parameters={"policy_id": policy_id},
+        deployment, uuid.UUID(existing.id), active=active, parameters={"policy_id": policy_id}
     )
     return True
 
 
 async def delete_schedule(client: PrefectClient, policy_id: str) -> None:
     """Remove the policy's schedule; a missing one is fine."""
-    existing = (await read_schedules(client)).get(slug_of(policy_id))
+    deployment = await _deployment_id(client)
+    existing = (await _by_slug(client, deployment)).get(slug_of(policy_id))
     if existing is not None:
-        await client.delete_deployment_schedule(
-            await _deployment_id(client), uuid.UUID(existing.id)
-        )
+        await client.delete_deployment_schedule(deployment, uuid.UUID(existing.id))
 
 
 @dataclass

@@ -13,11 +13,11 @@ import logging
 from dataclasses import dataclass, field
 
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.schedules import SCHEDULE_TYPES, CronSchedule
+from prefect.client.schemas.schedules import CronSchedule
 from sqlmodel import Session
 
 from api import schedules
-from api.native.policies import spec_of
+from api.schedules import spec_of
 from storage.catalog import make_engine
 from storage.catalog.policies import list_policies, set_policy_schedule
 from storage.catalog.policy_models import Policy, PolicyStatus
@@ -42,18 +42,8 @@ SWEEP_SLUG = "retention-sweep"
 
 async def _sweep_schedule(client: PrefectClient, cron: str) -> None:
     """Create or replace the retention sweep's schedule (SAFEHOLD_RETENTION_CRON, UTC)."""
-    deployment = await client.read_deployment_by_name(SWEEP_DEPLOYMENT)
-    found = {s.slug: s for s in await client.read_deployment_schedules(deployment.id)}
-    wanted: SCHEDULE_TYPES = CronSchedule(cron=cron, timezone="UTC")
-    existing = found.get(SWEEP_SLUG)
-    if existing is None:
-        await client.create_deployment_schedules(
-            deployment.id, [(wanted, True)], parameters={}, slug=SWEEP_SLUG
-        )
-    else:
-        await client.update_deployment_schedule(
-            deployment.id, existing.id, schedule=wanted, parameters={}, slug=SWEEP_SLUG
-        )
+    sweep = CronSchedule(cron=cron, timezone="UTC")
+    await schedules.put_slug(client, SWEEP_DEPLOYMENT, SWEEP_SLUG, sweep, True, {})
 
 
 async def sync_policies(api_url: str, settings: Settings) -> SyncReport:

@@ -28,7 +28,7 @@ from flows.hooks import on_every_bad_end
 from flows.policy_kinds import KIND_FLOWS
 from flows.retention import apply_retention
 from storage.catalog import utcnow
-from storage.catalog.labels import run_tags
+from storage.catalog.labels import run_name, run_tags
 from storage.catalog.policies import get_policy, record_missed, record_run
 from storage.catalog.policy_models import Policy, PolicyStatus
 from storage.catalog.policy_targets import TARGET_KINDS, Started, TargetKind, full_reason
@@ -62,7 +62,7 @@ def _load(policy_id: str) -> Policy | None:
             return None
 
 
-def run_name() -> str:
+def policy_run_name() -> str:
     """`policy <name> scheduled|manual`, read when the run starts."""
     params = flow_run.get_parameters()
     policy = _load(str(params.get("policy_id")))
@@ -101,7 +101,7 @@ def missed_reason(policy: Policy, scheduled: datetime | None, now: datetime) -> 
     return None
 
 
-async def _back_up(policy: Policy, kind: TargetKind, resource: Any, run_id: str) -> Outcome:
+async def _back_up(policy: Policy, kind: TargetKind, resource: Any) -> Outcome:
     """Start one target's backup as a child run and wait for it."""
     outcome = Outcome(resource.id, resource.name or resource.id)
     if resource.status not in kind.ready:
@@ -118,13 +118,11 @@ async def _back_up(policy: Policy, kind: TargetKind, resource: Any, run_id: str)
         except CatalogError as exc:
             outcome.reason = str(exc)
             return outcome
+        create = KIND_FLOWS[kind.name].create
+        label = run_name(s, create, row)
     outcome.backup = row.id
-    flows = KIND_FLOWS[kind.name]
     outcome.flow_run = await start_child(
-        flows.create,
-        Started(row, {"backup_id": row.id}, [row]),
-        run_name=f"{flows.create} {outcome.name} {outcome.mode}",
-        tags=run_tags(row),
+        create, Started(row, {"backup_id": row.id}, [row]), run_name=label, tags=run_tags(row)
     )
     await wait_child(outcome.flow_run)
     with context.session() as s:
@@ -145,7 +143,7 @@ async def _publish(policy: Policy, outcomes: list[Outcome]) -> None:
 
 @flow(
     name="policy-run",
-    flow_run_name=run_name,
+    flow_run_name=policy_run_name,
     **on_every_bad_end(recorded_end),
 )
 async def run_policy(policy_id: str, manual: bool = False) -> dict[str, Any] | State:
@@ -166,7 +164,7 @@ async def run_policy(policy_id: str, manual: bool = False) -> dict[str, Any] | S
     kind = TARGET_KINDS[policy.target_kind]
     with context.session() as s:
         resources = kind.targets(s, policy)
-    outcomes = list(await asyncio.gather(*(_back_up(policy, kind, r, run_id) for r in resources)))
+    outcomes = list(await asyncio.gather(*(_back_up(policy, kind, r) for r in resources)))
     await _publish(policy, outcomes)
     problems = [f"{o.resource}: {o.reason}" for o in outcomes if o.state != "COMPLETED"]
     if policy.target_id is not None and not resources:

@@ -35,20 +35,17 @@ def _plans(policy_id: str) -> tuple[Any, list[TargetPlan]]:
 
 def decision_rows(plans: list[TargetPlan]) -> list[dict[str, str]]:
     """One row per backup: its resource, the decision, and the rule or reason."""
-    rows = []
-    for target in plans:
-        for verdict, decisions in (("kept", target.plan.kept), ("expired", target.plan.expired)):
-            for decision in decisions:
-                rows.append(
-                    {
-                        "resource": target.resource_id,
-                        "backup": decision.backup_id,
-                        "created_at": target.created[decision.backup_id].isoformat(),
-                        "decision": verdict,
-                        "reason": decision.reason,
-                    }
-                )
-    return rows
+    return [
+        {
+            "resource": target.resource_id,
+            "backup": decision.backup_id,
+            "created_at": created.isoformat(),
+            "decision": verdict,
+            "reason": decision.reason,
+        }
+        for target in plans
+        for verdict, decision, created in target.verdicts()
+    ]
 
 
 async def _expire(policy: Any, target: TargetPlan, backup_id: str) -> tuple[int, str | None]:

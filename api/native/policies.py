@@ -14,7 +14,6 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import ValidationError
 from sqlmodel import Session
 
 from api.auth import list_project, visible_project
@@ -28,7 +27,7 @@ from api.native.policy_schemas import (
 )
 from api.native.policy_views import plan_view, policy_view
 from api.runs import Runs
-from api.schedules import ScheduleSpec, ScheduleState, slug_of
+from api.schedules import ScheduleState, slug_of, spec_of
 from storage.catalog import policies, utcnow
 from storage.catalog.policy_models import Policy, PolicyStatus
 from storage.catalog.policy_targets import TARGET_KINDS, retention_plans
@@ -42,22 +41,6 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such poli
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"description": "Prefect is unreachable; nothing changed"}
 }
-
-
-def spec_of(policy: Policy) -> ScheduleSpec:
-    """The policy's schedule; InvalidRequest for a cron Prefect refuses."""
-    spec = ScheduleSpec(policy.cron, policy.timezone, policy.interval_seconds, policy.created_at)
-    try:
-        spec.prefect()
-    except (ValidationError, ValueError) as exc:
-        raise InvalidRequest(f"Invalid schedule: {_first_error(exc)}") from exc
-    return spec
-
-
-def _first_error(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return str(exc.errors()[0].get("msg", exc))
-    return str(exc)
 
 
 def _check_target(session: Session, policy: Policy) -> None:

@@ -53,19 +53,17 @@ def policy_view(policy: Policy, next_run_at: datetime | None) -> dict[str, Any]:
 def plan_view(plans: list[TargetPlan]) -> dict[str, Any]:
     """A dry run's decisions: kept and expired backups with their reasons, newest first
     per resource, and the backups whose delete would remove the expired ones."""
-    kept: list[dict[str, Any]] = []
-    expired: list[dict[str, Any]] = []
+    out: dict[str, list[dict[str, Any]]] = {"kept": [], "expired": []}
     deletes: list[str] = []
     for target in plans:
-        for decisions, out in ((target.plan.kept, kept), (target.plan.expired, expired)):
-            out.extend(
+        for verdict, decision, created in target.verdicts():
+            out[verdict].append(
                 {
-                    "id": d.backup_id,
+                    "id": decision.backup_id,
                     "resource_id": target.resource_id,
-                    "created_at": isotime(target.created[d.backup_id]),
-                    "reason": d.reason,
+                    "created_at": isotime(created),
+                    "reason": decision.reason,
                 }
-                for d in decisions
             )
         deletes.extend(target.to_delete())
-    return {"dry_run": True, "kept": kept, "expired": expired, "deletes": deletes}
+    return {"dry_run": True, **out, "deletes": deletes}

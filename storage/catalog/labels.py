@@ -15,28 +15,23 @@ from typing import Any
 from sqlmodel import Session
 
 from storage.catalog import Row
-from storage.catalog.db_models import DbInstance
 from storage.catalog.kinds import kind_of
-from storage.catalog.models import Volume
-from storage.catalog.share_models import Share
+from storage.catalog.policy_targets import TARGET_KINDS, TargetKind
 
-# A backup row's resource: (column naming it, its table).
-_OWNERS: dict[str, tuple[str, Any]] = {
-    "backup": ("volume_id", Volume),
-    "share_backup": ("share_id", Share),
-    "db_backup": ("instance_id", DbInstance),
-}
-_RESOURCE_KINDS: dict[Any, str] = {Volume: "volume", Share: "share", DbInstance: "instance"}
 _CREATE_FLOWS = frozenset({"create-backup", "create-share-backup", "create-db-backup"})
+
+
+def _owner_kind(record: Row) -> TargetKind | None:
+    """The resource kind a backup row belongs to (None: the row is no backup)."""
+    return next((k for k in TARGET_KINDS.values() if isinstance(record, k.backup)), None)
 
 
 def subject(session: Session, record: Row) -> str:
     """The name operators know the run's resource by (the id when it has no name)."""
-    owner = _OWNERS.get(kind_of(record).name)
+    owner = _owner_kind(record)
     row: Any = record
     if owner is not None:
-        column, model = owner
-        row = session.get(model, getattr(record, column) or "") or record
+        row = session.get(owner.resource, getattr(record, owner.owner) or "") or record
     return str(getattr(row, "name", None) or row.id)
 
 
@@ -53,9 +48,8 @@ def run_tags(record: Row) -> list[str]:
     (`volume:<id>`), and its policy when a policy made it."""
     kind = kind_of(record).name
     tags = [f"project:{record.project_id}", f"kind:{kind}", f"{kind}:{record.id}"]
-    owner = _OWNERS.get(kind)
+    owner = _owner_kind(record)
     if owner is not None:
-        column, model = owner
-        tags.append(f"{_RESOURCE_KINDS[model]}:{getattr(record, column)}")
+        tags.append(f"{owner.name}:{getattr(record, owner.owner)}")
     policy = getattr(record, "policy_id", None)
     return tags + ([f"policy:{policy}"] if policy else [])

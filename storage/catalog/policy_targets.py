@@ -9,7 +9,7 @@ flow names in flows/policy_kinds.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -24,7 +24,7 @@ from storage.catalog.models import Backup, BackupStatus, Volume, VolumeStatus
 from storage.catalog.policies import retention_rules
 from storage.catalog.policy_models import Policy
 from storage.catalog.share_models import Share, ShareBackup, ShareBackupStatus, ShareStatus
-from storage.retention import BackupPoint, Plan, plan
+from storage.retention import BackupPoint, Decision, Plan, plan
 
 # The metadata key naming the policy in a Cinder backup's metadata.
 POLICY_KEY: Final = "safehold:policy_id"
@@ -243,6 +243,12 @@ class TargetPlan:
     resource_id: str
     plan: Plan
     created: Mapping[str, datetime]
+
+    def verdicts(self) -> Iterator[tuple[str, Decision, datetime]]:
+        """("kept" | "expired", decision, created_at) of every backup, kept ones first."""
+        for verdict, decisions in (("kept", self.plan.kept), ("expired", self.plan.expired)):
+            for decision in decisions:
+                yield verdict, decision, self.created[decision.backup_id]
 
     def to_delete(self) -> list[str]:
         """The expired backups whose delete removes exactly the expired set."""
