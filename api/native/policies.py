@@ -59,11 +59,11 @@ def _mirror(session: Session, runs: Runs, listed: list[Policy]) -> dict[str, Any
     except LaunchError:
         return {}
     for policy in listed:
-        state = held.get(slug_of(policy.id))
+        state = held.get(slug_of(policy.id)) or _recreate(runs, policy)
         if state is None:
-            state = _recreate(runs, policy)
-        status = PolicyStatus.ACTIVE if state is not None and state.active else PolicyStatus.PAUSED
-        if state is not None and (status != policy.status or state.id != policy.schedule_id):
+            continue  # Prefect refused: the catalog's status is shown as it is
+        status = PolicyStatus.ACTIVE if state.active else PolicyStatus.PAUSED
+        if status != policy.status or state.id != policy.schedule_id:
             policies.set_policy_schedule(
                 session=session, policy_id=policy.id, schedule_id=state.id, status=status
             )
@@ -90,7 +90,6 @@ def create_policy(
     """201 `{"policy": {...}}`: the row and its active Prefect schedule, or neither."""
     fields = body.policy.columns()
     draft = Policy(id="", project_id=context.project_id, user_id=context.user_id, **fields)
-    draft.created_at = utcnow()
     _check_target(session, draft)
     spec_of(draft)
     policy = policies.create_policy(
