@@ -54,9 +54,14 @@ async def _expire(policy: Any, target: TargetPlan, backup_id: str) -> tuple[int,
     flows = KIND_FLOWS[target.kind.name]
     try:
         with context.session() as s:
-            row = s.get(target.kind.backup, backup_id)
+            row: Any = s.get(target.kind.backup, backup_id)
             if row is None:
                 return 0, None  # already gone
+            if row.status in target.kind.busy:
+                # Became busy since the plan (another retention run deleting it, a
+                # restore): its fate is decided again once it has settled.
+                log.info("backup %s is %s now: left for the next run", backup_id, row.status)
+                return 0, None
             started = target.kind.expire(s, row)
             name = f"{flows.delete} {subject(s, started.record)} retention of {len(started.rows)}"
     except CatalogError as exc:

@@ -3,7 +3,7 @@
 This docstring is the normative description; `plan` implements it and nothing else.
 
 Inputs are the backups of one scope (`BackupPoint`: id, parent_id, created_at, good,
-by_policy), the policy's `Rules` and `now`. Every backup lands in exactly one of
+by_policy, busy), the policy's `Rules` and `now`. Every backup lands in exactly one of
 `Plan.kept` and `Plan.expired`, each newest first. "Newest first" orders by
 (created_at, id) descending: ties on created_at are broken by id, the larger id counting
 as newer. Backups form chains: an incremental names its parent, a full has none, and
@@ -17,6 +17,9 @@ can neither see nor expire that parent).
    its topmost ancestor): a chain holding a foreign backup is kept whole ("needed by
    <id>" for its ancestors, "shares a chain with <id>" for the rest, naming the newest
    foreign backup of the tree).
+   A backup an operation is still working on (`busy`: being created, restored or
+   deleted) is kept ("in progress") with its ancestors: an incremental being written
+   needs its parent, and the next run decides its fate once it has settled.
 2. Rules select candidates the way restic's `forget --keep-*` does:
    - keep_last N: the N newest candidates ("last 1" is the newest).
    - keep_hourly/daily/weekly/monthly/yearly N: the newest candidate in each of the N
@@ -57,6 +60,7 @@ from zoneinfo import ZoneInfo
 
 FOREIGN: Final = "not made by this policy"
 FAILED: Final = "failed"
+IN_PROGRESS: Final = "in progress"
 UNKEPT: Final = "no rule keeps it"
 
 
@@ -69,6 +73,7 @@ class BackupPoint:
     created_at: datetime
     good: bool
     by_policy: bool
+    busy: bool = False  # an operation is still working on it: never expired
 
     @property
     def candidate(self) -> bool:
@@ -312,6 +317,9 @@ def _keep_direct(forest: _Forest, rules: Rules, now: datetime) -> dict[str, str]
     candidates = [forest.points[i] for i in forest.order if forest.points[i].candidate]
     direct = {i: ", ".join(r) for i, r in _rule_reasons(candidates, rules, now).items()}
     direct.update({i: FOREIGN for i in forest.order if not forest.points[i].by_policy})
+    for backup_id in forest.order:
+        if forest.points[backup_id].busy:
+            direct.setdefault(backup_id, IN_PROGRESS)
     # Seed every direct reason first so a rule's reason wins over "needed by".
     kept = dict(direct)
     for backup_id in forest.order:

@@ -19,7 +19,7 @@ from sqlmodel import Session, SQLModel, col, select
 from storage.catalog import db_backups, share_backups
 from storage.catalog.backups import begin_backup
 from storage.catalog.cascade import begin_cascade_delete
-from storage.catalog.db_models import DbBackup, DbInstance, InstanceStatus
+from storage.catalog.db_models import DbBackup, DbBackupStatus, DbInstance, InstanceStatus
 from storage.catalog.models import Backup, BackupStatus, Volume, VolumeStatus
 from storage.catalog.policies import retention_rules
 from storage.catalog.policy_models import Policy
@@ -50,6 +50,7 @@ class TargetKind:
     owner: str  # the backup column naming its resource
     ready: frozenset[str]  # resource statuses a backup may start from
     good: frozenset[str]  # backup statuses retention counts as good
+    busy: frozenset[str]  # backup statuses an operation is still working on
     has_metadata: bool
     # (session, policy, resource, full, name) -> the new backup row.
     begin: Callable[[Session, Policy, Any, bool, str], Any]
@@ -83,6 +84,7 @@ class TargetKind:
                 created_at=_aware(row.created_at),
                 good=row.status in self.good,
                 by_policy=row.policy_id == policy_id,
+                busy=row.status in self.busy,
             )
             for row in self.backups_of(session, resource_id)
         ]
@@ -183,6 +185,7 @@ TARGET_KINDS: Final[Mapping[str, TargetKind]] = {
             "volume_id",
             frozenset({VolumeStatus.AVAILABLE, VolumeStatus.IN_USE}),
             frozenset({BackupStatus.AVAILABLE}),
+            frozenset({BackupStatus.CREATING, BackupStatus.RESTORING, BackupStatus.DELETING}),
             True,
             _begin_volume,
             _expire_volume_backup,
@@ -194,6 +197,13 @@ TARGET_KINDS: Final[Mapping[str, TargetKind]] = {
             "share_id",
             frozenset({ShareStatus.AVAILABLE}),
             frozenset({ShareBackupStatus.AVAILABLE}),
+            frozenset(
+                {
+                    ShareBackupStatus.CREATING,
+                    ShareBackupStatus.RESTORING,
+                    ShareBackupStatus.DELETING,
+                }
+            ),
             True,
             _begin_share,
             _expire_share_backup,
@@ -206,6 +216,14 @@ TARGET_KINDS: Final[Mapping[str, TargetKind]] = {
             "instance_id",
             frozenset({InstanceStatus.ACTIVE}),
             db_backups.RESTORABLE,
+            frozenset(
+                {
+                    DbBackupStatus.NEW,
+                    DbBackupStatus.BUILDING,
+                    DbBackupStatus.SAVING,
+                    DbBackupStatus.DELETING,
+                }
+            ),
             False,
             _begin_instance,
             _expire_db_backup,

@@ -293,6 +293,25 @@ def test_retention_dry_run_returns_the_plan_and_changes_nothing(
     assert {b.status for b in session.exec(select(Backup))} == {"available"}
 
 
+@pytest.mark.parametrize("status", [BackupStatus.CREATING, BackupStatus.RESTORING])
+def test_retention_never_expires_a_busy_backup_nor_what_it_needs(
+    client: TestClient, session: Session, settings: Settings, status: BackupStatus
+) -> None:
+    policy = create(client, retention={"keep_last": 1})
+    volume = make_volume(session, settings.volumes_dir)
+    old = seed_backups(session, volume.id, policy["id"], ages_hours=[50, 49])
+    seed_backups(session, volume.id, policy["id"], ages_hours=[2])
+    busy = session.get(Backup, old[-1])
+    assert busy is not None
+    busy.status = status
+    session.add(busy)
+    session.commit()
+    resp = client.post(f"{POLICIES}/{policy['id']}/retention", json={}, headers=headers())
+    kept = {k["id"]: k["reason"] for k in resp.json()["retention"]["kept"]}
+    assert kept[old[1]] == "in progress" and kept[old[0]] == f"needed by {old[1]}"
+    assert resp.json()["retention"]["expired"] == []
+
+
 def test_retention_apply_starts_a_run_and_needs_rules(
     client: TestClient, launcher: RecordingLauncher
 ) -> None:

@@ -10,7 +10,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from storage.retention import FAILED, FOREIGN, UNKEPT, BackupPoint, Decision, Plan, Rules, plan
+from storage.retention import (
+    FAILED,
+    FOREIGN,
+    IN_PROGRESS,
+    UNKEPT,
+    BackupPoint,
+    Decision,
+    Plan,
+    Rules,
+    plan,
+)
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -585,3 +595,22 @@ def test_random_histories_obey_the_invariants(seed: int) -> None:
     shuffled = backups[:]
     rng.shuffle(shuffled)
     assert plan(shuffled, rules, now) == plan(backups, rules, now)
+
+
+def test_a_busy_backup_is_kept_with_its_chain() -> None:
+    # An incremental being written (or restored, or deleted) is never expired, nor is
+    # anything it needs, even when no rule keeps it.
+    backups = [
+        bp("full", "2025-01-01T00:00"),
+        bp("i1", "2025-01-01T01:00", "full"),
+        bp("other", "2025-01-01T02:00"),
+        BackupPoint("i2", "i1", at("2025-01-01T03:00"), False, True, busy=True),
+    ]
+    result = plan(backups, Rules(keep_last=1), at("2025-01-02T00:00"))
+    assert result.kept == [
+        Decision("i2", IN_PROGRESS),
+        Decision("other", "last 1"),
+        Decision("i1", "needed by i2"),
+        Decision("full", "needed by i2"),
+    ]
+    assert result.expired == [] and result.roots_to_delete == []
