@@ -1,5 +1,10 @@
 """Writing a backup: blocks -> sha256 + zstd frames -> segments -> manifest, written last.
 
+Incremental: a block whose sha256 equals the parent's is not compressed nor stored (it
+points at the parent's frame); a changed one is stored as a page patch over the
+parent's whole-block frame when at most half of its 4 KiB pages changed
+(storage.format.patch), else whole.
+
 Pipeline: the calling thread reads blocks (holes are never read) and assembles segments in
 volume order; a small thread pool hashes and compresses blocks (hashlib and zstandard
 release the GIL, so this scales with cores); one uploader thread checksums and stores the
@@ -13,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import struct
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -20,12 +26,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from storage.errors import ObjectNotFound
-from storage.format.manifest import BLOCK_ENTRY, HOLE, ZERO_HASH, Manifest
+from storage.errors import CorruptData, ObjectNotFound
+from storage.format.manifest import BASE_ENTRY, BLOCK_ENTRY, HOLE, PATCH, ZERO_HASH, Manifest
+from storage.format.patch import diff_pages, make_patch, page_count
 from storage.format.progress import Progress, ProgressFn
-from storage.format.segment import SegmentBuilder, SegmentRef, compressor
+from storage.format.segment import SegmentBuilder, SegmentRef, compressor, decode_frame
 from storage.layout import manifest_key, validate_backup_id
 from storage.objects import ObjectStore
 from storage.sources.block import device_size, iter_blocks
@@ -37,6 +44,8 @@ MIN_BLOCK_SIZE = 4096
 MAX_BLOCK_SIZE = 64 * 1024 * 1024
 # Frame offsets and lengths are u32 in the manifest.
 MAX_SEGMENT_SIZE = 1 << 31
+# A block's location in a block-table row: segment index, frame offset, frame length.
+_LOCATION = struct.Struct("<III")
 # Intra-backup dedup remembers this many block hashes (~170 bytes each), bounding memory.
 _DEDUP_LIMIT = 1 << 18
 
@@ -103,7 +112,7 @@ def write_backup(
     try:
         for offset, data in iter_blocks(source_path, block_size, volume_size):
             writer.add(offset // block_size, min(block_size, volume_size - offset), data)
-        segments, blocks = writer.finish()
+        segments, blocks, bases = writer.finish()
     finally:
         writer.close()
     stats = writer.stats(segments)
@@ -115,6 +124,7 @@ def write_backup(
         record=record,
         segments=segments,
         blocks=blocks,
+        bases=bases,
         created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         stats=stats,
     )
@@ -148,14 +158,63 @@ def _check_request(
     json.dumps(record)
 
 
+class _Base(NamedTuple):
+    """A whole-block frame of an ancestor that a changed block may be patched over."""
+
+    ref: SegmentRef
+    offset: int
+    length: int
+    sha256: bytes
+
+
+class _Encoded(NamedTuple):
+    """A hashed block: its frame (None: its bytes are already stored), whether the frame
+    is a patch over the block's base, and the uncompressed bytes the frame holds."""
+
+    sha256: bytes
+    frame: bytes | None
+    patched: bool = False
+    raw_bytes: int = 0
+
+
 def _encode(
-    data: bytes, parent_hash: bytes | None, seen: dict[bytes, bytes], level: int
-) -> tuple[bytes, bytes | None]:
-    """Hash a block; compress it unless its bytes are already stored (then frame is None)."""
+    store: ObjectStore,
+    data: bytes,
+    parent_hash: bytes | None,
+    base: _Base | None,
+    seen: dict[bytes, bytes],
+    level: int,
+) -> _Encoded:
+    """Hash a block; unless its bytes are already stored, compress it as a patch over
+    ``base`` (when few pages changed) or whole. Runs on a pool thread."""
     sha = hashlib.sha256(data).digest()
     if sha == parent_hash or sha in seen:  # reading the dict from a worker is GIL-safe
-        return sha, None
-    return sha, compressor(level).compress(data)
+        return _Encoded(sha, None)
+    patch = _patch_over(store, base, data) if base is not None else None
+    if patch is not None:
+        return _Encoded(sha, compressor(level).compress(patch), True, len(patch))
+    return _Encoded(sha, compressor(level).compress(data), False, len(data))
+
+
+def _patch_over(store: ObjectStore, base: _Base, data: bytes) -> bytes | None:
+    """The patch content turning the base's bytes into ``data``, or None when more than
+    half the pages changed (a whole frame is then cheaper to restore) or the base frame
+    does not verify (the new block must not depend on a damaged frame)."""
+    frame = store.get_range(base.ref.key, base.offset, base.length)
+    try:
+        old = decode_frame(frame, len(data), base.sha256)
+    except CorruptData as exc:
+        log.warning(
+            "base frame in %s at %d does not verify (%s): block stored whole",
+            base.ref.key,
+            base.offset,
+            exc,
+        )
+        return None
+    pages = diff_pages(old, data)
+    if 2 * len(pages) > page_count(len(data)):
+        return None
+    return make_patch(data, pages)
 
 
 def _upload(store: ObjectStore, owner: str, seq: int, data: bytes) -> SegmentRef:
@@ -188,7 +247,7 @@ def _already_stored(store: ObjectStore, ref: SegmentRef) -> bool:
     return len(existing) == ref.size and hashlib.sha256(existing).digest() == ref.sha256
 
 
-_Pending = tuple[int, int, Future[tuple[bytes, bytes | None]] | None, bytes | None]
+_Pending = tuple[int, int, Future[_Encoded] | None, bytes | None]
 
 
 class _SegmentWriter:
@@ -220,62 +279,102 @@ class _SegmentWriter:
         self._open: int | None = None  # table index of the segment being filled
         self._upload: Future[SegmentRef] | None = None
         self._rows = bytearray()  # packed block table, one BLOCK_ENTRY row per block
+        self._bases = bytearray()  # packed base table, one BASE_ENTRY row per patch entry
         self._seen: dict[bytes, bytes] = {}  # sha256 -> packed (segment, offset, length)
         self.segments_written = 0
         self.new_blocks = self.reused_blocks = self.hole_blocks = self.data_bytes = 0
+        self.patched_blocks = 0
 
     def add(self, index: int, length: int, data: bytes | None) -> None:
         """Queue block ``index`` (None = hole); collects finished blocks to bound memory."""
         parent_hash = None
         if data is not None:
+            base = None
             if self._parent is not None and index < self._parent.block_count:
                 parent_hash = self._parent.block_hash(index)
-            future = self._pool.submit(_encode, data, parent_hash, self._seen, self._level)
+                base = self._base_of(index, length)
+            future = self._pool.submit(
+                _encode, self._store, data, parent_hash, base, self._seen, self._level
+            )
             self._pending.append((index, length, future, parent_hash))
         else:
             self._pending.append((index, length, None, None))
         while len(self._pending) > self._max_pending:
             self._collect(*self._pending.popleft())
 
+    def _base_of(self, index: int, length: int) -> _Base | None:
+        """The whole-block frame a changed block ``index`` may be patched over: the
+        parent's frame, or the base of the parent's patch (patches never stack)."""
+        assert self._parent is not None
+        if self._parent.block_length(index) != length:
+            return None
+        entry = self._parent.block(index)
+        if entry.is_hole:
+            return None
+        if entry.base is not None:
+            segment, offset, frame_len, sha = entry.base
+            return _Base(self._parent.segments[segment], offset, frame_len, sha)
+        return _Base(self._parent.segments[entry.segment], entry.offset, entry.length, entry.sha256)
+
     def _collect(
-        self,
-        index: int,
-        length: int,
-        future: Future[tuple[bytes, bytes | None]] | None,
-        parent_hash: bytes | None,
+        self, index: int, length: int, future: Future[_Encoded] | None, parent_hash: bytes | None
     ) -> None:
         if future is None:
             self._rows += BLOCK_ENTRY.pack(HOLE, 0, 0, ZERO_HASH)
             self.hole_blocks += 1
         else:
-            sha, frame = future.result()
+            encoded = future.result()
+            sha = encoded.sha256
             located = self._seen.get(sha)
-            if located is None and frame is None and sha == parent_hash:
+            if located is None and encoded.frame is None and sha == parent_hash:
                 located = self._from_parent(index)
-            if located is None and frame is not None:
-                located = self._place(frame)
+            if located is None and encoded.frame is not None:
+                located = self._place(encoded.frame)
+                if encoded.patched:
+                    assert self._parent is not None
+                    base = self._base_of(index, length)
+                    assert base is not None
+                    located = self._as_patch(located, base)
+                    self.patched_blocks += 1
                 self.new_blocks += 1
-                self.data_bytes += length
+                self.data_bytes += encoded.raw_bytes
             else:
                 self.reused_blocks += 1
             if located is None:  # cannot happen: _encode saw sha in _seen or the parent
                 raise RuntimeError(f"block {index} of backup {self._backup_id} lost its frame")
             if len(self._seen) < _DEDUP_LIMIT:
                 self._seen.setdefault(sha, located)
-            self._rows += located
+            self._rows += located[:12]
             self._rows += sha
+            self._bases += located[12:]
         self._tracker.advance(length)
 
-    def _from_parent(self, index: int) -> bytes:
-        """Point at the parent's frame for block ``index``, copying its segment-table entry."""
-        assert self._parent is not None
-        entry = self._parent.block(index)
-        ref = self._parent.segments[entry.segment]
+    def _slot(self, ref: SegmentRef) -> int:
+        """The table index of an ancestor's segment, copying its entry on first use."""
         slot = self._table_index.get((ref.owner, ref.seq))
         if slot is None:
             slot = self._table_index[(ref.owner, ref.seq)] = len(self._table)
             self._table.append(ref)
-        return BLOCK_ENTRY.pack(slot, entry.offset, entry.length, ZERO_HASH)[:12]
+        return slot
+
+    def _as_patch(self, located: bytes, base: _Base) -> bytes:
+        """A placed frame's location flagged as a patch, followed by its base row."""
+        segment, offset, length = _LOCATION.unpack(located)
+        row = BASE_ENTRY.pack(self._slot(base.ref), base.offset, base.length, base.sha256)
+        return _LOCATION.pack(segment | PATCH, offset, length) + row
+
+    def _from_parent(self, index: int) -> bytes:
+        """Point at the parent's frame (and base) for block ``index``, copying their
+        segment-table entries."""
+        assert self._parent is not None
+        entry = self._parent.block(index)
+        located = _LOCATION.pack(
+            self._slot(self._parent.segments[entry.segment]), entry.offset, entry.length
+        )
+        if entry.base is None:
+            return located
+        segment, offset, length, sha = entry.base
+        return self._as_patch(located, _Base(self._parent.segments[segment], offset, length, sha))
 
     def _place(self, frame: bytes) -> bytes:
         """Append a frame to the open segment (sealing a full one first); packed location."""
@@ -285,7 +384,7 @@ class _SegmentWriter:
             self._open = len(self._table)
             self._table.append(None)
         offset = self._builder.add(frame)
-        return BLOCK_ENTRY.pack(self._open, offset, len(frame), ZERO_HASH)[:12]
+        return _LOCATION.pack(self._open, offset, len(frame))
 
     def _seal(self) -> None:
         """Hand the open segment to the uploader, after the previous upload finished."""
@@ -299,8 +398,9 @@ class _SegmentWriter:
         self._open = None
         self.segments_written += 1
 
-    def finish(self) -> tuple[tuple[SegmentRef, ...], bytes]:
-        """Drain, seal and upload the rest; return the segment table and packed block rows."""
+    def finish(self) -> tuple[tuple[SegmentRef, ...], bytes, bytes]:
+        """Drain, seal and upload the rest; return the segment table and the packed block
+        and base rows."""
         while self._pending:
             self._collect(*self._pending.popleft())
         if self._open is not None:
@@ -310,7 +410,7 @@ class _SegmentWriter:
             if slot is None:
                 raise RuntimeError(f"backup {self._backup_id}: unsealed segment in the table")
             table.append(slot.result() if isinstance(slot, Future) else slot)
-        return tuple(table), bytes(self._rows)
+        return tuple(table), bytes(self._rows), bytes(self._bases)
 
     def stats(self, segments: tuple[SegmentRef, ...]) -> dict[str, int]:
         """The manifest's stats: block counts, data bytes, bytes of the backup's own segments."""
@@ -318,6 +418,7 @@ class _SegmentWriter:
             "new_blocks": self.new_blocks,
             "reused_blocks": self.reused_blocks,
             "hole_blocks": self.hole_blocks,
+            "patched_blocks": self.patched_blocks,
             "data_bytes": self.data_bytes,
             "stored_bytes": sum(r.size for r in segments if r.owner == self._backup_id),
         }

@@ -1,13 +1,17 @@
-"""The manifest: a backup's complete block map plus its catalog record (format v1).
+"""The manifest: a backup's complete block map plus its catalog record (format v2).
 
 Byte layout (little-endian; docs/format.md is the normative description)::
 
-    prelude   16 bytes  "<8sHHI": b"SAFEHOLD", version=1, kind=1 (block volume), flags=0
+    prelude   16 bytes  "<8sHHI": b"SAFEHOLD", version=2 (1 is read too), kind=1, flags=0
     body      one zstd frame (with content size) holding:
                 u32 header_len, header_len bytes of UTF-8 JSON header
                 segment_count x "<IIQ32s": owner index, seq, size, sha256 of the object
-                block_count   x "<III32s": segment index (0xFFFFFFFF = hole), offset,
-                                           compressed length, sha256 of the block's bytes
+                block_count   x "<III32s": segment index (0xFFFFFFFF = hole; bit 31 set =
+                                           a page patch), offset, compressed length,
+                                           sha256 of the block's bytes
+                patch_count   x "<III32s": (v2) the base frame of each patch entry, in
+                                           block order: segment index, offset, length,
+                                           sha256 of the base's bytes
     trailer   32 bytes  sha256 of prelude + body
 """
 
@@ -18,6 +22,7 @@ import json
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import zstandard
@@ -28,13 +33,17 @@ from storage.layout import MAX_SEGMENT_SEQ, manifest_key, validate_backup_id
 from storage.objects import ObjectStore
 
 MANIFEST_MAGIC = b"SAFEHOLD"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+READABLE_VERSIONS = frozenset({1, 2})
 KIND_BLOCK_VOLUME = 1
 PRELUDE = struct.Struct("<8sHHI")
 HEADER_LEN = struct.Struct("<I")
 SEGMENT_ENTRY = struct.Struct("<IIQ32s")
 BLOCK_ENTRY = struct.Struct("<III32s")
+BASE_ENTRY = struct.Struct("<III32s")
 HOLE = 0xFFFFFFFF
+# Bit 31 of a block entry's segment field: the frame is a page patch over a base frame.
+PATCH = 0x80000000
 ZERO_HASH = bytes(32)
 TRAILER_LEN = 32
 _MANIFEST_ZSTD_LEVEL = 3
@@ -42,18 +51,27 @@ _MANIFEST_ZSTD_LEVEL = 3
 
 @dataclass(frozen=True)
 class BlockEntry:
-    """Where block ``index`` lives: a frame in segment-table entry ``segment``, or a hole."""
+    """Where block ``index`` lives: a frame in segment-table entry ``segment``, or a hole.
+
+    A patch entry's frame holds only the pages that differ from ``base``, the
+    (segment, offset, length, sha256) of a whole-block frame (storage.format.patch)."""
 
     index: int
     segment: int
     offset: int
     length: int
     sha256: bytes
+    base: tuple[int, int, int, bytes] | None = None
 
     @property
     def is_hole(self) -> bool:
         """True if the block is all zeros and not stored."""
         return self.segment == HOLE
+
+    @property
+    def is_patch(self) -> bool:
+        """True if the frame is a page patch over ``base``."""
+        return self.base is not None
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,7 @@ class Manifest:
     blocks: bytes
     created_at: str = ""
     stats: dict[str, int] = field(default_factory=dict)
+    bases: bytes = b""  # packed BASE_ENTRY rows, one per patch entry in block order
 
     @property
     def block_count(self) -> int:
@@ -79,16 +98,37 @@ class Manifest:
         """Uncompressed length of block ``index`` (only the last block may be short)."""
         return min(self.block_size, self.volume_size - index * self.block_size)
 
+    @property
+    def patch_count(self) -> int:
+        """Number of patch entries (rows of the base table)."""
+        return len(self.bases) // BASE_ENTRY.size
+
+    @cached_property
+    def _patch_rank(self) -> dict[int, int]:
+        """Block index -> its row in the base table, for every patch entry."""
+        ranks: dict[int, int] = {}
+        for index, (segment, *_) in enumerate(BLOCK_ENTRY.iter_unpack(self.blocks)):
+            if segment != HOLE and segment & PATCH:
+                ranks[index] = len(ranks)
+        return ranks
+
+    def _entry(self, index: int, row: tuple[int, int, int, bytes]) -> BlockEntry:
+        segment, offset, length, sha = row
+        if segment == HOLE or not segment & PATCH:
+            return BlockEntry(index, segment, offset, length, sha)
+        base = BASE_ENTRY.unpack_from(self.bases, self._patch_rank[index] * BASE_ENTRY.size)
+        return BlockEntry(index, segment & ~PATCH, offset, length, sha, base)
+
     def block(self, index: int) -> BlockEntry:
         """The entry of block ``index``; raises IndexError."""
         if not 0 <= index < self.block_count:
             raise IndexError(index)
-        return BlockEntry(index, *BLOCK_ENTRY.unpack_from(self.blocks, index * BLOCK_ENTRY.size))
+        return self._entry(index, BLOCK_ENTRY.unpack_from(self.blocks, index * BLOCK_ENTRY.size))
 
     def iter_blocks(self) -> Iterator[BlockEntry]:
         """Every block entry in volume order."""
         for index, row in enumerate(BLOCK_ENTRY.iter_unpack(self.blocks)):
-            yield BlockEntry(index, *row)
+            yield self._entry(index, row)
 
     def block_hash(self, index: int) -> bytes:
         """sha256 of block ``index``'s bytes (32 zero bytes for a hole)."""
@@ -105,7 +145,7 @@ class Manifest:
         return sum(ref.size for ref in self.segments if ref.owner == who)
 
     def to_bytes(self) -> bytes:
-        """Encode as a v1 manifest object (deterministic for equal fields)."""
+        """Encode as a v2 manifest object (deterministic for equal fields)."""
         owners = sorted(self.owners())
         owner_index = {owner: i for i, owner in enumerate(owners)}
         header = {
@@ -116,6 +156,7 @@ class Manifest:
             "block_size": self.block_size,
             "block_count": self.block_count,
             "segment_count": len(self.segments),
+            "patch_count": self.patch_count,
             "owners": owners,
             "record": self.record,
             "stats": self.stats,
@@ -130,6 +171,7 @@ class Manifest:
                     for r in self.segments
                 ),
                 self.blocks,
+                self.bases,
             ]
         )
         compressed = zstandard.ZstdCompressor(level=_MANIFEST_ZSTD_LEVEL).compress(body)
@@ -143,7 +185,7 @@ class Manifest:
         """Decode and fully validate a manifest object; raises CorruptData."""
         body = _unwrap(data)
         try:
-            return _decode_body(body)
+            return _decode_body(body, version=PRELUDE.unpack_from(data)[1])
         except (KeyError, TypeError, ValueError, IndexError, struct.error, InvalidKey) as exc:
             raise CorruptData(f"manifest is malformed: {type(exc).__name__}: {exc}") from exc
 
@@ -155,7 +197,7 @@ def _unwrap(data: bytes) -> bytes:
     magic, version, kind, flags = PRELUDE.unpack_from(data)
     if magic != MANIFEST_MAGIC:
         raise CorruptData("not a Safehold manifest (bad magic)")
-    if version != MANIFEST_VERSION or kind != KIND_BLOCK_VOLUME or flags != 0:
+    if version not in READABLE_VERSIONS or kind != KIND_BLOCK_VOLUME or flags != 0:
         raise CorruptData(f"unsupported manifest version {version} kind {kind} flags {flags}")
     if hashlib.sha256(data[:-TRAILER_LEN]).digest() != data[-TRAILER_LEN:]:
         raise CorruptData("manifest checksum mismatch (truncated or corrupted)")
@@ -166,7 +208,7 @@ def _unwrap(data: bytes) -> bytes:
     return body
 
 
-def _decode_body(body: bytes) -> Manifest:
+def _decode_body(body: bytes, *, version: int) -> Manifest:
     """Parse and cross-check the decompressed body; lets parsing errors escape."""
     (header_len,) = HEADER_LEN.unpack_from(body)
     pos = HEADER_LEN.size + header_len
@@ -176,8 +218,10 @@ def _decode_body(body: bytes) -> Manifest:
     owners = [validate_backup_id(str(o)) for o in header["owners"]]
     if volume_size < 0 or block_size <= 0 or block_count != -(-volume_size // block_size):
         raise ValueError("volume_size, block_size and block_count disagree")
+    patch_count = int(header["patch_count"]) if version >= 2 else 0
     blocks_at = pos + segment_count * SEGMENT_ENTRY.size
-    if len(body) != blocks_at + block_count * BLOCK_ENTRY.size:
+    bases_at = blocks_at + block_count * BLOCK_ENTRY.size
+    if patch_count < 0 or len(body) != bases_at + patch_count * BASE_ENTRY.size:
         raise ValueError("body length does not match the table sizes")
     segments = tuple(
         SegmentRef(owners[o], seq, size, sha)
@@ -185,13 +229,19 @@ def _decode_body(body: bytes) -> Manifest:
     )
     if any(r.seq > MAX_SEGMENT_SEQ or r.size < SEGMENT_PRELUDE.size for r in segments):
         raise ValueError("segment table entry out of range")
-    blocks = body[blocks_at:]
+    blocks, bases = body[blocks_at:bases_at], body[bases_at:]
+    patches = 0
     for seg, offset, length, sha in BLOCK_ENTRY.iter_unpack(blocks):
         if seg == HOLE:
             if offset or length or sha != ZERO_HASH:
                 raise ValueError("hole entry with data fields set")
-        elif offset < SEGMENT_PRELUDE.size or offset + length > segments[seg].size or not length:
-            raise ValueError("block entry points outside its segment")
+            continue
+        patches += 1 if seg & PATCH else 0
+        _check_frame(segments, seg & ~PATCH, offset, length)
+    if patches != patch_count:
+        raise ValueError(f"{patches} patch entries but a base table of {patch_count}")
+    for seg, offset, length, _sha in BASE_ENTRY.iter_unpack(bases):
+        _check_frame(segments, seg, offset, length)
     backup_id = validate_backup_id(str(header["backup_id"]))
     parent_id = header.get("parent_id")
     record, stats = header.get("record", {}), header.get("stats", {})
@@ -207,7 +257,14 @@ def _decode_body(body: bytes) -> Manifest:
         blocks=blocks,
         created_at=str(header.get("created_at", "")),
         stats=stats,
+        bases=bases,
     )
+
+
+def _check_frame(segments: tuple[SegmentRef, ...], seg: int, offset: int, length: int) -> None:
+    """A frame reference must lie inside a listed segment, after its prelude."""
+    if offset < SEGMENT_PRELUDE.size or not length or offset + length > segments[seg].size:
+        raise ValueError("block entry points outside its segment")
 
 
 def read_manifest(store: ObjectStore, backup_id: str) -> Manifest:

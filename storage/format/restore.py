@@ -4,10 +4,13 @@ Pipeline: two fetcher threads read segments ahead (one GET per segment when ever
 it is needed, else a few coalesced ranged reads); a thread pool decompresses each frame,
 checks its length and sha256 and writes it with pwrite; the calling thread sequences the
 work and reports progress. Holes are never written to regular files (see BlockTarget).
+Page patches (storage.format.patch) come last, a batch at a time: each needs its base
+frame and its patch frame, fetched with coalesced ranged reads.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections import deque
@@ -18,7 +21,8 @@ from typing import NamedTuple
 
 from storage.errors import CorruptData, InvalidRequest
 from storage.format.backup import WORKERS
-from storage.format.manifest import Manifest, read_manifest
+from storage.format.manifest import BlockEntry, Manifest, read_manifest
+from storage.format.patch import apply_patch
 from storage.format.progress import Progress, ProgressFn
 from storage.format.segment import (
     SEGMENT_PRELUDE,
@@ -26,6 +30,7 @@ from storage.format.segment import (
     check_segment,
     check_segment_header,
     decode_frame,
+    decompress_frame,
 )
 from storage.objects import ObjectStore
 from storage.sources.block import BlockTarget, device_size
@@ -36,6 +41,8 @@ FETCHERS = 2
 # Ranged reads of one segment are merged when the bytes between them are fewer than this:
 # one request fetching a little extra beats two round trips.
 _MAX_GAP = 1 << 20
+# Patched blocks restored per batch: bounds the frames held at once (two per block).
+_PATCH_BATCH = 32
 
 
 class _Want(NamedTuple):
@@ -77,13 +84,14 @@ def restore_backup(
             f"({manifest.volume_size} bytes)"
         )
     log.info("restore %s: %d bytes into %s", backup_id, manifest.volume_size, target_path)
-    plan, holes = _plan(manifest)
+    plan, patches, holes = _plan(manifest)
     tracker = Progress(progress, manifest.volume_size, stop)
     with BlockTarget(target_path) as target:
         for offset, length in holes:
             target.hole(offset, length)
             tracker.advance(length)
         _restore_segments(store, manifest, plan, target, tracker)
+        _restore_patches(store, manifest, patches, target, tracker)
         target.zero_tail(manifest.volume_size)
         tracker.check()
         if before_commit is not None:
@@ -93,9 +101,13 @@ def restore_backup(
     return manifest.volume_size
 
 
-def _plan(manifest: Manifest) -> tuple[dict[int, list[_Want]], list[tuple[int, int]]]:
-    """Blocks grouped by segment-table index (frames in offset order) and merged hole runs."""
+def _plan(
+    manifest: Manifest,
+) -> tuple[dict[int, list[_Want]], list[BlockEntry], list[tuple[int, int]]]:
+    """Whole blocks grouped by segment-table index (frames in offset order), the patched
+    blocks, and merged hole runs."""
     plan: dict[int, list[_Want]] = {}
+    patches: list[BlockEntry] = []
     holes: list[tuple[int, int]] = []
     bs = manifest.block_size
     for entry in manifest.iter_blocks():
@@ -106,11 +118,14 @@ def _plan(manifest: Manifest) -> tuple[dict[int, list[_Want]], list[tuple[int, i
             else:
                 holes.append((entry.index * bs, size))
             continue
+        if entry.is_patch:
+            patches.append(entry)
+            continue
         want = _Want(entry.index, entry.offset, entry.length, entry.sha256, size)
         plan.setdefault(entry.segment, []).append(want)
     for wants in plan.values():
         wants.sort(key=lambda w: w.offset)
-    return plan, holes
+    return plan, patches, holes
 
 
 def _restore_segments(
@@ -149,6 +164,68 @@ def _restore_segments(
     finally:
         fetcher.shutdown(wait=True, cancel_futures=True)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _restore_patches(
+    store: ObjectStore,
+    manifest: Manifest,
+    patches: list[BlockEntry],
+    target: BlockTarget,
+    tracker: Progress,
+) -> None:
+    """Restore the patched blocks, a batch at a time: fetch each batch's base and patch
+    frames (ranged reads merged per segment), then rebuild and write them in a pool."""
+    if not patches:
+        return
+    pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="safehold-patch")
+    try:
+        for start in range(0, len(patches), _PATCH_BATCH):
+            batch = patches[start : start + _PATCH_BATCH]
+            frames = _fetch_frames(store, manifest, batch)
+            jobs = [pool.submit(_write_patched, target, manifest, entry, frames) for entry in batch]
+            for job in jobs:
+                tracker.advance(job.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_FrameKey = tuple[int, int, int]  # segment-table index, offset, length
+
+
+def _fetch_frames(
+    store: ObjectStore, manifest: Manifest, batch: list[BlockEntry]
+) -> dict[_FrameKey, memoryview]:
+    """The base and patch frames of a batch of patched blocks, by (segment, offset, length)."""
+    wanted: dict[int, set[tuple[int, int]]] = {}
+    for entry in batch:
+        assert entry.base is not None
+        wanted.setdefault(entry.segment, set()).add((entry.offset, entry.length))
+        wanted.setdefault(entry.base[0], set()).add((entry.base[1], entry.base[2]))
+    frames: dict[_FrameKey, memoryview] = {}
+    for segment, spans in wanted.items():
+        wants = [_Want(-1, offset, length, b"", 0) for offset, length in sorted(spans)]
+        for want, view in _fetch(store, manifest.segments[segment], wants):
+            frames[(segment, want.offset, want.length)] = view
+    return frames
+
+
+def _write_patched(
+    target: BlockTarget, manifest: Manifest, entry: BlockEntry, frames: dict[_FrameKey, memoryview]
+) -> int:
+    """Rebuild one patched block from its verified base and its patch, verify and write it."""
+    assert entry.base is not None
+    segment, offset, length, base_sha = entry.base
+    size = manifest.block_length(entry.index)
+    base = decode_frame(frames[(segment, offset, length)], size, base_sha)
+    patch = decompress_frame(frames[(entry.segment, entry.offset, entry.length)])
+    try:
+        data = apply_patch(base, patch)
+    except ValueError as exc:
+        raise CorruptData(f"block {entry.index}: {exc}") from exc
+    if hashlib.sha256(data).digest() != entry.sha256:
+        raise CorruptData(f"block {entry.index}: checksum mismatch after its patch")
+    target.write(entry.index * manifest.block_size, data)
+    return size
 
 
 def _write_block(target: BlockTarget, want: _Want, frame: memoryview, block_size: int) -> int:

@@ -66,11 +66,20 @@ def decode_frame(frame: bytes | memoryview, expected_len: int, expected_sha: byt
     try:
         if zstandard.frame_content_size(frame) != expected_len:
             raise CorruptData(f"block frame declares a size other than {expected_len}")
-        data: bytes = decompressor().decompress(frame)
     except zstandard.ZstdError as exc:
         raise CorruptData(f"block frame does not decompress: {exc}") from exc
+    data = decompress_frame(frame)
     if len(data) != expected_len or hashlib.sha256(data).digest() != expected_sha:
         raise CorruptData("block checksum mismatch")
+    return data
+
+
+def decompress_frame(frame: bytes | memoryview) -> bytes:
+    """Decompress one frame (its header declares its size); raises CorruptData."""
+    try:
+        data: bytes = decompressor().decompress(frame)
+    except zstandard.ZstdError as exc:
+        raise CorruptData(f"frame does not decompress: {exc}") from exc
     return data
 
 

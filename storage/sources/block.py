@@ -240,7 +240,7 @@ class BlockTarget:
                     self._discard()
                     raise
 
-    def write(self, offset: int, data: bytes) -> None:
+    def write(self, offset: int, data: bytes | bytearray) -> None:
         """Write ``data`` at ``offset`` (positional, thread-safe); raises StorageError."""
         view = memoryview(data)
         with translate_errors("write", str(self.path)):
