@@ -119,7 +119,7 @@ class FaultyObjectStore:
             log.warning("injecting %s on %s %s", type(error).__name__, method, key)
             raise error
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes | bytearray) -> None:
         """Inner put unless a fault is due."""
         self._check("put", key)
         self.inner.put(key, data)

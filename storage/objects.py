@@ -56,7 +56,7 @@ class ObjectStore(Protocol):
 
     url: str
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes | bytearray) -> None:
         """Store ``data`` under ``key`` atomically, replacing any previous object."""
         ...
 
@@ -239,7 +239,7 @@ class FsspecObjectStore:
     def _path(self, key: str) -> str:
         return f"{self._root}/{validate_key(key)}"
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes | bytearray) -> None:
         """Store ``data`` atomically (temp file + fsync + rename, or one PUT); overwrites."""
         path = self._path(key)
         with translate_errors("put", key):
@@ -351,7 +351,7 @@ def _as_not_found() -> Iterator[None]:
         raise FileNotFoundError(errno.ENOENT, "is a directory, not an object") from exc
 
 
-def _atomic_write(path: str, data: bytes) -> None:
+def _atomic_write(path: str, data: bytes | bytearray) -> None:
     """Write via a hidden temp file in the same directory, fsync, then rename over ``path``."""
     directory = os.path.dirname(path)
     fd, tmp = _make_temp(directory)

@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_region: str | None = None
     block_size: int = 1 * MIB
-    segment_size: int = 32 * MIB
+    # 16 MiB: a backup holds two segments (filling, uploading) and a restore three
+    # (fetched ahead), so this bounds their memory; still large objects for S3.
+    segment_size: int = 16 * MIB
     zstd_level: int = 3
     # Users treated as admin under noauth (comma separated).
     admin_users: str = "admin"

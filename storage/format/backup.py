@@ -217,7 +217,7 @@ def _patch_over(store: ObjectStore, base: _Base, data: bytes) -> bytes | None:
     return make_patch(data, pages)
 
 
-def _upload(store: ObjectStore, owner: str, seq: int, data: bytes) -> SegmentRef:
+def _upload(store: ObjectStore, owner: str, seq: int, data: bytearray) -> SegmentRef:
     """Checksum and store one sealed segment; runs on the uploader thread.
 
     A retried backup resumes: a segment an earlier attempt already stored with exactly

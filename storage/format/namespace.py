@@ -53,7 +53,7 @@ class NamespacedStore:
         """The view key of inner key ``key`` (always under the space: list asked for it)."""
         return _SHARES + key[len(self._root) :]
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes | bytearray) -> None:
         """Inner put of the mapped key (atomic, overwrites); raises InvalidKey, StorageError."""
         self.inner.put(self._map(key), data)
 

@@ -104,17 +104,21 @@ def check_segment_header(prelude: bytes, ref: SegmentRef) -> None:
 
 
 class SegmentBuilder:
-    """Collects frames for one segment; ``offer`` says where a frame lands or that it's full."""
+    """Collects frames for one segment in one buffer, so sealing copies nothing."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._parts: list[bytes] = [SEGMENT_HEADER]
-        self.size = SEGMENT_PRELUDE.size
+        self._data = bytearray(SEGMENT_HEADER)
+
+    @property
+    def size(self) -> int:
+        """Bytes so far, prelude included."""
+        return len(self._data)
 
     @property
     def empty(self) -> bool:
         """True while no frame has been added."""
-        return len(self._parts) == 1
+        return len(self._data) == SEGMENT_PRELUDE.size
 
     def fits(self, frame_len: int) -> bool:
         """True if the frame keeps the segment within the limit (an empty one takes any)."""
@@ -122,14 +126,11 @@ class SegmentBuilder:
 
     def add(self, frame: bytes) -> int:
         """Append a frame and return its offset within the segment object."""
-        offset = self.size
-        self._parts.append(frame)
-        self.size += len(frame)
+        offset = len(self._data)
+        self._data += frame
         return offset
 
-    def seal(self) -> bytes:
-        """The segment object's bytes (one join: the only copy of the frames)."""
-        data = b"".join(self._parts)
-        self._parts = [SEGMENT_HEADER]
-        self.size = SEGMENT_PRELUDE.size
+    def seal(self) -> bytearray:
+        """The segment object's bytes (the buffer itself, handed over; a new one starts)."""
+        data, self._data = self._data, bytearray(SEGMENT_HEADER)
         return data

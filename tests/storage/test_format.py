@@ -324,7 +324,7 @@ class _CountingStore:
     def __init__(self, inner: ObjectStore) -> None:
         self.inner, self.url, self.puts = inner, inner.url, Counter[str]()
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes | bytearray) -> None:
         self.puts[key] += 1
         self.inner.put(key, data)
 

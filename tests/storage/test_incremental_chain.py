@@ -35,7 +35,7 @@ class CountingStore:
         with self._lock:
             self.reads[key] += 1
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes | bytearray) -> None:
         self._inner.put(key, data)
 
     def get(self, key: str) -> bytes:
