@@ -34,6 +34,7 @@ from storage.format.patch import diff_pages, make_patch, page_count
 from storage.format.progress import Progress, ProgressFn
 from storage.format.segment import SegmentBuilder, SegmentRef, compressor, decode_frame
 from storage.layout import manifest_key, validate_backup_id
+from storage.memory import return_large_buffers
 from storage.objects import ObjectStore
 from storage.sources.block import device_size, iter_blocks
 
@@ -96,6 +97,7 @@ def write_backup(
     raise to keep the backup uncommitted. Raises StorageError; ValueError on bad
     geometry or parent; TypeError if ``record`` is not JSON-able.
     """
+    return_large_buffers()
     _check_request(backup_id, block_size, segment_size, parent, record)
     # Measured once: the manifest's volume_size and block_count must agree whatever the
     # source does meanwhile (a grown source is read up to this size only).

@@ -32,6 +32,7 @@ from storage.format.segment import (
     decode_frame,
     decompress_frame,
 )
+from storage.memory import return_large_buffers
 from storage.objects import ObjectStore
 from storage.sources.block import BlockTarget, device_size
 
@@ -76,6 +77,7 @@ def restore_backup(
     ObjectNotFound (missing manifest or segment), InvalidRequest (target smaller than the
     volume).
     """
+    return_large_buffers()
     manifest = read_manifest(store, backup_id)
     target_size = device_size(target_path)
     if target_size < manifest.volume_size:
