@@ -79,7 +79,7 @@ def write_backup(
     record: dict[str, Any],
     block_size: int,
     segment_size: int,
-    zstd_level: int = 3,
+    zstd_level: int = 1,
     parent: Manifest | None = None,
     progress: ProgressFn | None = None,
     stop: threading.Event | None = None,

@@ -42,8 +42,11 @@ FETCHERS = 2
 # Ranged reads of one segment are merged when the bytes between them are fewer than this:
 # one request fetching a little extra beats two round trips.
 _MAX_GAP = 1 << 20
-# Patched blocks restored per batch: bounds the frames held at once (two per block).
-_PATCH_BATCH = 32
+# Patched blocks per batch: FETCHERS + 1 batches of frames (a base and a patch per block,
+# up to ~1 MiB each) are held at once, about what the whole-block path holds.
+_PATCH_BATCH = 12
+# Ranged reads in flight at once for patched blocks (latency-bound, not bandwidth-bound).
+_PATCH_READS = 8
 
 
 class _Want(NamedTuple):
@@ -175,19 +178,36 @@ def _restore_patches(
     target: BlockTarget,
     tracker: Progress,
 ) -> None:
-    """Restore the patched blocks, a batch at a time: fetch each batch's base and patch
-    frames (ranged reads merged per segment), then rebuild and write them in a pool."""
+    """Restore the patched blocks in batches: fetchers read the next batches' base and
+    patch frames (ranged reads merged per segment) while a pool rebuilds, verifies and
+    writes the current one."""
     if not patches:
         return
+    batches = iter([patches[i : i + _PATCH_BATCH] for i in range(0, len(patches), _PATCH_BATCH)])
+    fetcher = ThreadPoolExecutor(FETCHERS, thread_name_prefix="safehold-fetch")
+    reads = ThreadPoolExecutor(_PATCH_READS, thread_name_prefix="safehold-read")
     pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="safehold-patch")
+    fetches: deque[tuple[list[BlockEntry], Future[dict[_FrameKey, memoryview]]]] = deque()
+
+    def fetch_next() -> None:
+        batch = next(batches, None)
+        if batch is not None:
+            job = fetcher.submit(_fetch_frames, store, manifest, batch, reads)
+            fetches.append((batch, job))
+
     try:
-        for start in range(0, len(patches), _PATCH_BATCH):
-            batch = patches[start : start + _PATCH_BATCH]
-            frames = _fetch_frames(store, manifest, batch)
-            jobs = [pool.submit(_write_patched, target, manifest, entry, frames) for entry in batch]
+        for _ in range(FETCHERS):
+            fetch_next()
+        while fetches:
+            batch, fetched = fetches.popleft()
+            frames = fetched.result()
+            fetch_next()
+            jobs = [pool.submit(_write_patched, target, manifest, e, frames) for e in batch]
             for job in jobs:
                 tracker.advance(job.result())
     finally:
+        fetcher.shutdown(wait=True, cancel_futures=True)
+        reads.shutdown(wait=True, cancel_futures=True)
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -195,30 +215,43 @@ _FrameKey = tuple[int, int, int]  # segment-table index, offset, length
 
 
 def _fetch_frames(
-    store: ObjectStore, manifest: Manifest, batch: list[BlockEntry]
+    store: ObjectStore, manifest: Manifest, batch: list[BlockEntry], reads: ThreadPoolExecutor
 ) -> dict[_FrameKey, memoryview]:
-    """The base and patch frames of a batch of patched blocks, by (segment, offset, length)."""
+    """The base and patch frames of a batch of patched blocks, by (segment, offset, length).
+
+    A chain's bases lie scattered over many backups' segments: one read per segment
+    (ranges merged), all in flight at once, since each waits on the store's latency."""
     wanted: dict[int, set[tuple[int, int]]] = {}
     for entry in batch:
         assert entry.base is not None
         wanted.setdefault(entry.segment, set()).add((entry.offset, entry.length))
         wanted.setdefault(entry.base[0], set()).add((entry.base[1], entry.base[2]))
-    frames: dict[_FrameKey, memoryview] = {}
-    for segment, spans in wanted.items():
-        wants = [_Want(-1, offset, length, b"", 0) for offset, length in sorted(spans)]
-        for want, view in _fetch(store, manifest.segments[segment], wants):
-            frames[(segment, want.offset, want.length)] = view
-    return frames
+    jobs = {
+        segment: reads.submit(
+            _fetch,
+            store,
+            manifest.segments[segment],
+            [_Want(-1, offset, length, b"", 0) for offset, length in sorted(spans)],
+        )
+        for segment, spans in wanted.items()
+    }
+    return {
+        (segment, want.offset, want.length): view
+        for segment, job in jobs.items()
+        for want, view in job.result()
+    }
 
 
 def _write_patched(
     target: BlockTarget, manifest: Manifest, entry: BlockEntry, frames: dict[_FrameKey, memoryview]
 ) -> int:
-    """Rebuild one patched block from its verified base and its patch, verify and write it."""
+    """Rebuild one patched block from its base and its patch, verify and write it."""
     assert entry.base is not None
-    segment, offset, length, base_sha = entry.base
+    segment, offset, length, _ = entry.base
     size = manifest.block_length(entry.index)
-    base = decode_frame(frames[(segment, offset, length)], size, base_sha)
+    # The base's own hash is not checked: the block's hash, checked below, covers every
+    # base byte the patch keeps, and hashing the base too would cost a second hash.
+    base = decode_frame(frames[(segment, offset, length)], size, None)
     patch = decompress_frame(frames[(entry.segment, entry.offset, entry.length)])
     try:
         data = apply_patch(base, patch)

@@ -61,15 +61,18 @@ def decompressor() -> zstandard.ZstdDecompressor:
     return d
 
 
-def decode_frame(frame: bytes | memoryview, expected_len: int, expected_sha: bytes) -> bytes:
-    """Decompress one block frame and verify length and sha256; raises CorruptData."""
+def decode_frame(frame: bytes | memoryview, expected_len: int, expected_sha: bytes | None) -> bytes:
+    """Decompress one block frame and verify its length and (unless None) its sha256;
+    raises CorruptData."""
     try:
         if zstandard.frame_content_size(frame) != expected_len:
             raise CorruptData(f"block frame declares a size other than {expected_len}")
     except zstandard.ZstdError as exc:
         raise CorruptData(f"block frame does not decompress: {exc}") from exc
     data = decompress_frame(frame)
-    if len(data) != expected_len or hashlib.sha256(data).digest() != expected_sha:
+    if len(data) != expected_len:
+        raise CorruptData(f"block frame holds {len(data)} bytes, not {expected_len}")
+    if expected_sha is not None and hashlib.sha256(data).digest() != expected_sha:
         raise CorruptData("block checksum mismatch")
     return data
 

@@ -4,7 +4,9 @@ On a sparse copy of the bench image: a full backup with each tool, then 200 seed
 100 KiB writes at random offsets (about 2 % of a 1 GiB image), then each tool's
 incremental. Reported: time and bytes each incremental added, against the changed bytes
 at Safehold's block granularity (distinct 1 MiB blocks touched x 1 MiB); and the time of
-Safehold's restore of the incremental against its restore of the full backup.
+Safehold's restore of the incremental against its restore of the full backup. Then a
+chain: SAFEHOLD_BENCH_CHAIN (default 50) more incrementals, each after its own seeded
+change, and the restore of the chain's last one against the restore of the full.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from typing import Any
 from tests.bench import data, peers
 
 BLOCK_SIZE = 1 << 20
-SEGMENT_SIZE = 32 << 20
-ZSTD_LEVEL = 3
+SEGMENT_SIZE = 16 << 20
+ZSTD_LEVEL = 1
 WRITES = 200
 WRITE_SIZE = 100 * 1024
 CHANGE_SEED = 20240612
@@ -161,10 +163,12 @@ def run(image: data.Image, workdir: Path) -> dict[str, Any]:
     restore_full_s = safehold.restore(full_id, target, image.size)
     restore_incr_s = safehold.restore(incr_id, target, image.size)
     identical = data.same_content(volume, target)
+    chain = _chain(safehold, volume, image.size, incr_id, target)
     target.unlink()
     volume.unlink()
     granular = changed["block_granular_bytes"]
     return {
+        "chain": chain,
         "change": changed,
         "safehold": {
             "full_seconds": full_s,
@@ -185,6 +189,30 @@ def run(image: data.Image, workdir: Path) -> dict[str, Any]:
             "incremental_repo_growth_bytes": restic_incr_bytes,
             "growth_vs_changed_blocks": restic_incr_bytes / granular,
         },
+    }
+
+
+def _chain(
+    safehold: _Safehold, volume: Path, size: int, parent_id: str, target: Path
+) -> dict[str, Any]:
+    """More incrementals on top of ``parent_id``, each after a fresh change; the last one
+    restored (timed, verified)."""
+    length = int(os.environ.get("SAFEHOLD_BENCH_CHAIN", "").strip() or 50)
+    seconds, stored, patched = [], 0, 0
+    for n in range(length):
+        change(volume, size, seed=CHANGE_SEED + 1 + n)
+        parent_id, took, result = safehold.backup(volume, parent_id)
+        seconds.append(took)
+        stored += int(result.stored_bytes)
+        patched = int(result.manifest.stats.get("patched_blocks", 0))
+    restore_s = safehold.restore(parent_id, target, size)
+    return {
+        "length": length,
+        "backup_seconds_mean": sum(seconds) / max(1, len(seconds)),
+        "stored_bytes": stored,
+        "last_patched_blocks": patched,
+        "restore_last_seconds": restore_s,
+        "restore_last_identical": data.same_content(volume, target),
     }
 
 
@@ -211,4 +239,14 @@ def render(result: dict[str, Any]) -> str:
         f"{s['restore_incremental_seconds']:.1f} s "
         f"(byte-identical: {s['incremental_restore_identical']})",
     ]
+    chain = result.get("chain")
+    if chain:
+        lines.append(
+            f"  chain of {chain['length']} more incrementals: {chain['backup_seconds_mean']:.2f} s "
+            f"each, {chain['stored_bytes'] / mib:.1f} MiB stored in all; the last one "
+            f"({chain['last_patched_blocks']} patched blocks) restores in "
+            f"{chain['restore_last_seconds']:.1f} s = "
+            f"{chain['restore_last_seconds'] / max(s['restore_full_seconds'], 1e-9):.2f}x the "
+            f"full's time (byte-identical: {chain['restore_last_identical']})"
+        )
     return "\n".join(lines)
