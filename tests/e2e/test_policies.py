@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -105,16 +105,19 @@ def backups_of(cinder_api: Any, volume_id: str) -> list[Any]:
 
 
 @pytest.fixture(scope="module")
-def cron_policy(api: Api, cinder_api: Any) -> dict[str, Any]:
-    """A policy on a one-minute cron, created before the other tests run."""
+def cron_policy(api: Api, cinder_api: Any) -> Iterator[dict[str, Any]]:
+    """A policy on a one-minute cron, created before the other tests run; paused after
+    them, so that later tests of the session service see no scheduled backups."""
     volume = new_volume(cinder_api, "cron-target")
-    return api.create(
+    policy = api.create(
         name="every-minute",
         targets={"kind": "volume", "resource_id": volume.id},
         schedule={"cron": "* * * * *", "timezone": "Europe/Paris"},
         start_window_seconds=120,
         retention={"keep_last": 5},
     )
+    yield policy
+    assert api.post(policy["id"], "pause").status_code == 200
 
 
 def schedule_of(service: Service, policy_id: str) -> Any:
