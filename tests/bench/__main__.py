@@ -10,6 +10,8 @@ Environment:
   SAFEHOLD_BENCH_ONLY=latency   run only the orchestration latency (bench-results/latency.json)
   SAFEHOLD_BENCH_ONLY=databases run only the database section (settings: tests/bench/databases.py)
   SAFEHOLD_BENCH_ONLY=fsimage   run only the ext4 image section (settings: tests/bench/fsimage.py)
+  SAFEHOLD_BENCH_ONLY=memory    run only the memory-vs-volume-size section (tests/bench/memory.py)
+  SAFEHOLD_BENCH_SKIP_MEMORY=1  skip the memory section; SAFEHOLD_BENCH_MEMORY_GIB sizes ("1,2,4")
   SAFEHOLD_BENCH_TREE_MIB       size of the share section's "mixed" tree in MiB (default 700)
   SAFEHOLD_BENCH_SMALL_FILES    files in the share section's "small" tree (default 100000)
 """
@@ -34,6 +36,7 @@ from tests.bench import (
     hardware,
     incremental,
     latency,
+    memory,
     peers,
     report,
     safehold_bench,
@@ -44,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench-results" / "latest.json"
 SHARE_RESULTS = ROOT / "bench-results" / "shares.json"
 LATENCY_RESULTS = ROOT / "bench-results" / "latency.json"
-ONLY = ("shares", "latency", "databases", "fsimage")
+ONLY = ("shares", "latency", "databases", "fsimage", "memory")
 
 NOTES = [
     "one run per tool, wall clock; the page cache is dropped before every timed backup and "
@@ -104,6 +107,8 @@ def main() -> int:
         return databases.only(workdir)
     if only == "fsimage":
         return fsimage.only(workdir)
+    if only == "memory":
+        return memory.only(workdir)
     try:
         results = run_shares_only(workdir) if only == "shares" else run(size, workdir)
     finally:
@@ -120,6 +125,8 @@ def main() -> int:
         print(databases.render(results["databases"]))
     if "fsimage" in results:
         print(fsimage.render(results["fsimage"]))
+    if "memory" in results:
+        print(memory.render(results["memory"]))
     path = SHARE_RESULTS if only == "shares" else RESULTS
     report.write_json(results, path)
     print(f"\nresults written to {path}")
@@ -193,6 +200,7 @@ def run(size: int, workdir: Path) -> dict[str, Any]:
     share_results = _shares(workdir)
     db_results = databases.section(workdir)
     fsimage_results = fsimage.section(workdir)
+    memory_results = memory.section(workdir)
     return {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
@@ -214,6 +222,7 @@ def run(size: int, workdir: Path) -> dict[str, Any]:
         "shares": share_results,
         "databases": db_results,
         "fsimage": fsimage_results,
+        "memory": memory_results,
         "notes": NOTES,
     }
 

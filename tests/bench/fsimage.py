@@ -22,10 +22,12 @@ volume ``available``), polled every 0.1 s; restic and borg by their command's wa
 The page cache is dropped before every timed step. Stored bytes: what the step added to
 Safehold's store (<data_dir>/backups) or to the peer's repository. Prefect's record of
 each Safehold flow run (its start and end) splits the end-to-end time into the wait for
-the flow body, the body, and the rest. Peak RSS of the flow-run process: the service's
-process tree is walked every 0.1 s (/proc/<pid>/task/*/children) and VmHWM read from
-/proc/<pid>/status of each process that appeared during the step; the flow-run process is
-the new child of the runner's fork server. Peers: the same sampling of the command.
+the flow body, the body, and the rest. Memory of the flow-run process: the service's
+process tree is walked every 0.1 s (/proc/<pid>/task/*/children); of each process that
+appeared during the step VmHWM, VmRSS, RssAnon are read from /proc/<pid>/status and USS
+(Private_Clean + Private_Dirty) and Pss from /proc/<pid>/smaps_rollup; the flow-run process
+is the new child of the runner's fork server, whose own RSS is read beside it (VmHWM
+includes the pages the run still shares with it). Peers: the same sampling of the command.
 
 Results: bench-results/fsimage.json. Environment: the two sizes above,
 SAFEHOLD_BENCH_CACHE (image cache, default ~/.cache/safehold-bench),
@@ -86,10 +88,19 @@ NOTES = [
     "step added to Safehold's store or the peer's repository; stored/chg = incremental "
     "stored bytes over the bytes of file data the change wrote",
     "restic: repo v2, compression auto, AES-256 + Poly1305; borg: --encryption=none, "
-    "zstd,3; Safehold: service defaults (1 MiB blocks, zstd 3, holes skipped)",
-    "peak RSS: Safehold's flow-run process (forked by the runner's fork server) VmHWM, "
-    "sampled every 0.1 s from /proc; it includes pages shared with the fork server; "
-    "restic/borg: the same sampling of the command's process",
+    "zstd,3; Safehold: service defaults (1 MiB blocks, zstd 1, holes skipped)",
+    "memory of Safehold's flow-run process (forked by the runner's fork server; restic/borg: "
+    "the command's process), from /proc every 0.1 s: VmHWM = the kernel's exact peak of "
+    "resident pages, including those still shared copy-on-write with the fork server "
+    "(Python + Prefect + flows, which the run does not add to the host); USS = peak of "
+    "private pages (smaps_rollup Private_Clean + Private_Dirty: what the run adds, "
+    "imported pages it wrote to included); PSS = peak of private + its share of shared "
+    "pages; USS and PSS are sampled, so a spike shorter than 0.1 s can be missed; "
+    "'<= N' = VmHWM - the smallest shared size seen, a bound on the private peak that "
+    "needs no sample at the peak; the fork server's RSS is its own, read beside; 'no "
+    "longer shared' = fork server RSS - the run's shared pages at its USS peak: inherited "
+    "pages the run copied on write (then counted in its USS: e.g. pages of objects whose "
+    "reference counts or GC headers it touched) or released",
     "2 cores shared with other engineers' test runs: absolute times are noisy; the ratios "
     "come from one run, step after step on the same machine state",
 ]
@@ -128,20 +139,43 @@ def descendants(root: int) -> set[int]:
     return found
 
 
-def _memory(pid: int) -> dict[str, int] | None:
-    """VmHWM, VmRSS and RssAnon of ``pid`` in bytes, and its parent; None once it is gone."""
+STATUS_KEYS = ("VmHWM", "VmRSS", "RssAnon")
+TIMELINE_POINTS = 120  # [seconds since first sample, Rss, USS, shared] kept per process
+SMAPS_KEYS = ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Shared_Clean", "Shared_Dirty")
+
+
+def _kib_fields(path: str, keys: tuple[str, ...]) -> dict[str, int] | None:
+    """``keys`` of a /proc file of ``key: value kB`` lines, in bytes (PPid as is); None when
+    the file cannot be read (the process is gone, or not ours to read)."""
     out: dict[str, int] = {}
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(path) as f:
             for line in f:
                 key, _, value = line.partition(":")
-                if key in ("VmHWM", "VmRSS", "RssAnon"):
+                if key in keys:
                     out[key] = int(value.split()[0]) * 1024
                 elif key == "PPid":
                     out[key] = int(value)
     except (OSError, ValueError):
         return None
-    return out if "VmHWM" in out else None
+    return out
+
+
+def _memory(pid: int) -> dict[str, int] | None:
+    """The memory of ``pid`` in bytes, and its parent; None once it is gone.
+
+    From /proc/<pid>/status: VmHWM, VmRSS, RssAnon, PPid; from /proc/<pid>/smaps_rollup
+    (when readable): Rss, Pss, Uss (Private_Clean + Private_Dirty: pages no other process
+    maps) and Shared (Shared_Clean + Shared_Dirty)."""
+    out = _kib_fields(f"/proc/{pid}/status", STATUS_KEYS)
+    if not out or "VmHWM" not in out:
+        return None
+    smaps = _kib_fields(f"/proc/{pid}/smaps_rollup", SMAPS_KEYS)
+    if smaps and "Rss" in smaps:
+        out["Rss"], out["Pss"] = smaps["Rss"], smaps.get("Pss", 0)
+        out["Uss"] = smaps.get("Private_Clean", 0) + smaps.get("Private_Dirty", 0)
+        out["Shared"] = smaps.get("Shared_Clean", 0) + smaps.get("Shared_Dirty", 0)
+    return out
 
 
 def _cmdline(pid: int) -> str:
@@ -152,8 +186,85 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _new_record(pid: int, cmdline: str, ppid: int) -> dict[str, Any]:
+    return {
+        "pid": pid,
+        "cmdline": cmdline,
+        "ppid": ppid,
+        "parent_cmdline": _cmdline(ppid),
+        "samples": 0,
+        "vm_hwm_bytes": 0,
+        "vm_rss_max_bytes": 0,
+        "rss_anon_max_bytes": 0,
+        "uss_max_bytes": 0,
+        "pss_max_bytes": 0,
+        "shared_min_bytes": None,
+        "at_uss_peak": None,
+        "parent": None,
+        "first_sample": time.monotonic(),
+        "timeline": [],
+    }
+
+
+def _update(rec: dict[str, Any], mem: dict[str, int]) -> None:
+    """One sample into a process's record: maxima, the smallest shared size, and the
+    split of its resident pages at the sample with the most private memory."""
+    rec["samples"] += 1
+    rec["vm_hwm_bytes"] = max(rec["vm_hwm_bytes"], mem["VmHWM"])
+    rec["vm_rss_max_bytes"] = max(rec["vm_rss_max_bytes"], mem.get("VmRSS", 0))
+    rec["rss_anon_max_bytes"] = max(rec["rss_anon_max_bytes"], mem.get("RssAnon", 0))
+    if "Uss" not in mem:
+        return
+    t = round(time.monotonic() - rec["first_sample"], 3)
+    rec["timeline"].append([t, mem["Rss"], mem["Uss"], mem["Shared"]])
+    rec["pss_max_bytes"] = max(rec["pss_max_bytes"], mem["Pss"])
+    if rec["shared_min_bytes"] is None or mem["Shared"] < rec["shared_min_bytes"]:
+        rec["shared_min_bytes"] = mem["Shared"]
+    if mem["Uss"] >= rec["uss_max_bytes"]:
+        rec["uss_max_bytes"] = mem["Uss"]
+        rec["at_uss_peak"] = {
+            "rss_bytes": mem["Rss"],
+            "uss_bytes": mem["Uss"],
+            "pss_bytes": mem["Pss"],
+            "shared_bytes": mem["Shared"],
+        }
+    # USS(t) = Rss(t) - Shared(t) <= VmHWM - min Shared: a bound on the private peak that
+    # does not depend on a sample catching it (only on the smallest shared size seen).
+    rec["uss_bound_bytes"] = max(rec["vm_hwm_bytes"] - rec["shared_min_bytes"], 0)
+
+
+def _update_parent(rec: dict[str, Any], mem: dict[str, int]) -> None:
+    """The parent's memory beside the child's (the fork server: what the child inherits)."""
+    parent = rec["parent"]
+    if parent is None:
+        parent = rec["parent"] = {
+            "pid": rec["ppid"],
+            "cmdline": rec["parent_cmdline"],
+            "samples": 0,
+            "vm_rss_first_bytes": mem.get("VmRSS", 0),
+            "vm_rss_max_bytes": 0,
+            "uss_max_bytes": 0,
+            "pss_max_bytes": 0,
+        }
+    parent["samples"] += 1
+    parent["vm_rss_max_bytes"] = max(parent["vm_rss_max_bytes"], mem.get("VmRSS", 0))
+    parent["uss_max_bytes"] = max(parent["uss_max_bytes"], mem.get("Uss", 0))
+    parent["pss_max_bytes"] = max(parent["pss_max_bytes"], mem.get("Pss", 0))
+
+
+def _thin(points: list[Any], most: int) -> list[Any]:
+    """At most about ``most`` evenly spaced points, the last one kept."""
+    if len(points) <= most:
+        return points
+    step = -(-len(points) // most)
+    return [*points[:-1:step], points[-1]]
+
+
 class RssSampler:
-    """Samples the memory of every process below ``root`` while the block runs."""
+    """Samples the memory of every process below ``root`` while the block runs: VmHWM
+    (the kernel's exact peak of resident pages, shared ones included), and from
+    smaps_rollup the private pages (USS) and the proportional set size (PSS) at each
+    sample; for a new process whose parent is older (the fork server), the parent too."""
 
     def __init__(self, root: int, interval: float = SAMPLE, command: str = "") -> None:
         self.root, self.interval, self.command = root, interval, command
@@ -177,26 +288,26 @@ class RssSampler:
             self._sample()
 
     def _sample(self) -> None:
-        for pid in descendants(self.root) - self.before:
+        new = descendants(self.root) - self.before
+        parents: dict[int, dict[str, int] | None] = {}
+        for pid in new:
             mem = _memory(pid)
             if mem is None:
                 continue
+            cmdline, ppid = _cmdline(pid), mem.get("PPid", 0)
             rec = self.seen.get(pid)
-            if rec is None:
-                ppid = mem.get("PPid", 0)
-                rec = self.seen[pid] = {
-                    "pid": pid,
-                    "cmdline": _cmdline(pid),
-                    "parent_cmdline": _cmdline(ppid),
-                    "samples": 0,
-                    "vm_hwm_bytes": 0,
-                    "vm_rss_max_bytes": 0,
-                    "rss_anon_max_bytes": 0,
-                }
-            rec["samples"] += 1
-            rec["vm_hwm_bytes"] = max(rec["vm_hwm_bytes"], mem["VmHWM"])
-            rec["vm_rss_max_bytes"] = max(rec["vm_rss_max_bytes"], mem.get("VmRSS", 0))
-            rec["rss_anon_max_bytes"] = max(rec["rss_anon_max_bytes"], mem.get("RssAnon", 0))
+            if rec is None or (cmdline and cmdline != rec["cmdline"]):
+                # first sight, or the process exec'd (a peer's fork before exec carries
+                # this process's memory): start its record afresh
+                rec = self.seen[pid] = _new_record(pid, cmdline, ppid)
+            _update(rec, mem)
+            if ppid in new or ppid in (0, self.root):
+                continue
+            if ppid not in parents:
+                parents[ppid] = _memory(ppid)
+            parent_mem = parents[ppid]
+            if parent_mem is not None:
+                _update_parent(rec, parent_mem)
 
     def result(self) -> dict[str, Any]:
         """The process of interest: for a peer the new process running ``command``, for
@@ -210,14 +321,17 @@ class RssSampler:
             how = "child of the fork server"
             matching = [r for r in new if "forkserver" in r["parent_cmdline"]]
         chosen = matching[0] if matching else (new[0] if new else None)
+        if chosen is not None:
+            chosen = {k: v for k, v in chosen.items() if k != "first_sample"}
+            chosen["timeline"] = _thin(chosen["timeline"], TIMELINE_POINTS)
+        keys = ("pid", "vm_hwm_bytes", "uss_max_bytes", "samples", "cmdline")
         return {
-            "method": "VmHWM of /proc/<pid>/status, sampled every "
-            f"{self.interval:.1f} s, of the processes that appeared during the step",
+            "method": "VmHWM of /proc/<pid>/status; USS (Private_Clean + Private_Dirty) and "
+            f"Pss of /proc/<pid>/smaps_rollup; sampled every {self.interval:.2f} s, of the "
+            "processes that appeared during the step",
             "process": chosen,
             "identified_by": how if matching else "largest new process",
-            "new_processes": [
-                {k: r[k] for k in ("pid", "vm_hwm_bytes", "samples", "cmdline")} for r in new[:6]
-            ],
+            "new_processes": [{k: r.get(k) for k in keys} for r in new[:6]],
         }
 
 
@@ -312,6 +426,7 @@ class Safehold:
         self.volume_id = ""
         self.path = Path()
         self.backups: list[str] = []
+        self.sample = SAMPLE  # seconds between memory samples
         # (step, flow run id, wall clock of the API call): Prefect is read at the end,
         # since a run may still show Running when its resource is already settled.
         self.runs: list[tuple[str, str, datetime]] = []
@@ -359,7 +474,7 @@ class Safehold:
         }
         before = shares.usage(self.store)
         cold = data.drop_caches()
-        with RssSampler(self.svc.pid) as sampler:
+        with RssSampler(self.svc.pid, self.sample) as sampler:
             posted = datetime.now(UTC)
             start = time.perf_counter()
             backup = self.api.post("backups", body)["backup"]
@@ -389,7 +504,7 @@ class Safehold:
         backup_id = self.backups[-1]
         body = {"restore": {"name": "bench-fsimage-restored"}}
         cold = data.drop_caches()
-        with RssSampler(self.svc.pid) as sampler:
+        with RssSampler(self.svc.pid, self.sample) as sampler:
             posted = datetime.now(UTC)
             start = time.perf_counter()
             restore = self.api.post(f"backups/{backup_id}/restore", body)["restore"]
@@ -686,9 +801,43 @@ def _num(value: float | None, fmt: str = "{:.1f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def _rss(step: dict[str, Any]) -> float | None:
+def peak(step: dict[str, Any], key: str = "vm_hwm_bytes") -> float | None:
+    """One peak of a step's process of interest (VmHWM, or uss_max_bytes, pss_max_bytes)."""
     proc = step.get("rss", {}).get("process")
-    return float(proc["vm_hwm_bytes"]) if proc else None
+    value = proc.get(key) if proc else None
+    return float(value) if value else None
+
+
+def _mib(value: float | None) -> str:
+    return _num(value / MIB if value else None, "{:.0f}")
+
+
+def memory_line(proc: dict[str, Any] | None) -> str:
+    """What a flow-run process's memory is made of: VmHWM, peak USS and PSS, the split of
+    its resident pages at the peak-USS sample, and the fork server's own RSS."""
+    if not proc:
+        return "flow-run process not seen"
+    line = (
+        f"flow-run pid {proc['pid']}: VmHWM {_mib(proc['vm_hwm_bytes'])} MiB, peak USS "
+        f"{_mib(proc.get('uss_max_bytes'))} MiB (<= {_mib(proc.get('uss_bound_bytes'))} "
+        f"MiB), peak PSS {_mib(proc.get('pss_max_bytes'))} MiB, max RssAnon "
+        f"{_mib(proc['rss_anon_max_bytes'])} MiB ({proc['samples']} samples)"
+    )
+    at, parent = proc.get("at_uss_peak"), proc.get("parent")
+    if at:
+        line += (
+            f"; at the USS peak RSS {_mib(at['rss_bytes'])} = private "
+            f"{_mib(at['uss_bytes'])} + shared {_mib(at['shared_bytes'])} MiB"
+        )
+    if parent:
+        line += (
+            f"; fork server pid {parent['pid']} RSS {_mib(parent['vm_rss_first_bytes'])} MiB"
+            f" (max {_mib(parent['vm_rss_max_bytes'])})"
+        )
+    if at and parent:
+        gone = parent["vm_rss_first_bytes"] - at["shared_bytes"]
+        line += f", of which ~{_mib(max(gone, 0))} MiB no longer shared at the USS peak"
+    return line
 
 
 def _row(step: str, name: str, tool: dict[str, Any], ratios: dict[str, Any]) -> str:
@@ -699,20 +848,21 @@ def _row(step: str, name: str, tool: dict[str, Any], ratios: dict[str, Any]) -> 
         check = "sha256 ok" + (", e2fsck clean" if s.get("fsck", {}).get("clean") else "")
         if "restored_allocated_bytes" in s:
             check += f", {s['restored_allocated_bytes'] / MIB:.0f} MiB allocated"
-    rss = _rss(s)
     return (
         f"  {step:<12}{name:<9}{_num(s.get('seconds'), '{:.2f}'):>8}"
         f"{_num(s.get('mb_s_apparent')):>10}{_num(s.get('mb_s_used')):>10}"
         f"{_num(s['stored_bytes'] / MIB if 'stored_bytes' in s else None):>11}"
         f"{_num(s.get('stored_vs_changed'), '{:.2f}'):>8}{speed:>10}"
-        f"{_num(rss / MIB if rss else None, '{:.0f}'):>9}  {check}"
+        f"{_mib(peak(s)):>7}{_mib(peak(s, 'uss_max_bytes')):>6}"
+        f"{_mib(peak(s, 'pss_max_bytes')):>6}  {check}"
     ).rstrip()
 
 
 def _table(out: dict[str, Any]) -> list[str]:
     head = (
         f"  {'phase':<12}{'tool':<9}{'seconds':>8}{'MB/s img':>10}{'MB/s used':>10}"
-        f"{'stored MiB':>11}{'st/chg':>8}{'sh faster':>10}{'RSS MiB':>9}  verified"
+        f"{'stored MiB':>11}{'st/chg':>8}{'sh faster':>10}{'VmHWM':>7}{'USS':>6}{'PSS':>6}"
+        "  verified"
     )
     lines = [head, "  " + "-" * (len(head) - 2)]
     tools, ratios = out.get("tools", {}), out.get("ratios", {})
@@ -773,13 +923,7 @@ def _flow_lines(out: dict[str, Any]) -> list[str]:
         if not s:
             continue
         run = s.get("flow_run", {})
-        proc = s.get("rss", {}).get("process")
-        mem = (
-            f"flow-run pid {proc['pid']} VmHWM {proc['vm_hwm_bytes'] / MIB:.0f} MiB "
-            f"(max RssAnon {proc['rss_anon_max_bytes'] / MIB:.0f} MiB, {proc['samples']} samples)"
-            if proc
-            else "flow-run process not seen"
-        )
+        mem = memory_line(s.get("rss", {}).get("process"))
         if "body_seconds" in run:
             to_start, body = run["api_call_to_start_seconds"], run["body_seconds"]
             to_end = run["api_call_to_end_seconds"]
@@ -895,7 +1039,8 @@ def render(out: dict[str, Any]) -> str:
         "",
         "Full, incremental (after the change), restore of the incremental (MB/s img: of the "
         f"{out['image']['image_bytes'] / GIB:.0f} GiB apparent size; MB/s used: of the file "
-        "system's used bytes; sh faster: peer s / Safehold s; RSS: peak)",
+        "system's used bytes; sh faster: peer s / Safehold s; VmHWM, USS, PSS: peak MiB, "
+        "see notes)",
         *_table(out),
         *_ratio_lines(out),
         *_incremental_line(out),
