@@ -2,7 +2,7 @@
 
 Incremental: a block whose sha256 equals the parent's is not compressed nor stored (it
 points at the parent's frame); a changed one is stored as a page patch over the
-parent's whole-block frame when at most half of its 4 KiB pages changed
+parent's whole-block frame when at most a quarter of its 4 KiB pages changed
 (storage.format.patch), else whole.
 
 Pipeline: the calling thread reads blocks (holes are never read) and assembles segments in
@@ -45,6 +45,8 @@ MIN_BLOCK_SIZE = 4096
 MAX_BLOCK_SIZE = 64 * 1024 * 1024
 # Frame offsets and lengths are u32 in the manifest.
 MAX_SEGMENT_SIZE = 1 << 31
+# A patch may carry at most this fraction (1/N) of its block's pages.
+_MAX_PATCH_SHARE = 4
 # A block's location in a block-table row: segment index, frame offset, frame length.
 _LOCATION = struct.Struct("<III")
 # Intra-backup dedup remembers this many block hashes (~170 bytes each), bounding memory.
@@ -200,8 +202,12 @@ def _encode(
 
 def _patch_over(store: ObjectStore, base: _Base, data: bytes) -> bytes | None:
     """The patch content turning the base's bytes into ``data``, or None when more than
-    half the pages changed (a whole frame is then cheaper to restore) or the base frame
-    does not verify (the new block must not depend on a damaged frame)."""
+    a quarter of the pages differ from the base or the base frame does not verify (the
+    new block must not depend on a damaged frame).
+
+    A patched block is restored by reading its base and its patch; the quarter bounds
+    that to about 1.25x the block, and a block that keeps changing (its patch gathers
+    every page changed since the base) is stored whole again, a new base, past it."""
     frame = store.get_range(base.ref.key, base.offset, base.length)
     try:
         old = decode_frame(frame, len(data), base.sha256)
@@ -214,7 +220,7 @@ def _patch_over(store: ObjectStore, base: _Base, data: bytes) -> bytes | None:
         )
         return None
     pages = diff_pages(old, data)
-    if 2 * len(pages) > page_count(len(data)):
+    if len(pages) * _MAX_PATCH_SHARE > page_count(len(data)):
         return None
     return make_patch(data, pages)
 
