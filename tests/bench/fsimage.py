@@ -617,11 +617,12 @@ def _phase(
 
 
 @contextlib.contextmanager
-def _service(workdir: Path, out: dict[str, Any]) -> Iterator[Any]:
+def service(workdir: Path, out: dict[str, Any], name: str = "fsimage") -> Iterator[Any]:
+    """A running Safehold under ``workdir/<name>-service``; its start-up time in ``out``."""
     from tests.live import running
 
     start = time.perf_counter()
-    with running(workdir / "fsimage-service") as svc:
+    with running(workdir / f"{name}-service") as svc:
         out["service"] = {
             "startup_seconds": time.perf_counter() - start,
             "data_dir": str(svc.data_dir),
@@ -651,7 +652,7 @@ def measure(workdir: Path) -> dict[str, Any]:
     results: dict[str, dict[str, Any]] = {}
     tools: dict[str, Any] = {}
     try:
-        with _service(workdir, out) as svc:
+        with service(workdir, out) as svc:
             safehold = Safehold(svc, image_bytes)
             source = safehold.create_volume(built.path)
             tools["safehold"] = safehold

@@ -27,7 +27,6 @@ out of a full run, SAFEHOLD_BENCH_ONLY=memory runs it alone.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import random
@@ -35,7 +34,6 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -231,19 +229,6 @@ class Volume(fsimage.Safehold):
 # --- the section -----------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _service(workdir: Path, out: dict[str, Any]) -> Iterator[Any]:
-    from tests.live import running
-
-    start = time.perf_counter()
-    with running(workdir / "memory-service") as svc:
-        out["service"] = {
-            "startup_seconds": time.perf_counter() - start,
-            "data_dir": str(svc.data_dir),
-        }
-        yield svc
-
-
 def _one_size(svc: Any, filler: Filler, gib: int) -> dict[str, Any]:
     """Fill, back up, restore one volume of ``gib`` GiB; a failed step is recorded."""
     result: dict[str, Any] = {"gib": gib}
@@ -285,7 +270,7 @@ def measure(workdir: Path) -> dict[str, Any]:
     start = time.perf_counter()
     try:
         filler = Filler()
-        with _service(workdir, out) as svc:
+        with fsimage.service(workdir, out, "memory") as svc:
             for gib in out["sizes_gib"]:
                 out["sizes"].append(_one_size(svc, filler, gib))
     except Exception as exc:
