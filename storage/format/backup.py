@@ -29,7 +29,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from storage.errors import CorruptData, ObjectNotFound
-from storage.format.manifest import BASE_ENTRY, BLOCK_ENTRY, HOLE, PATCH, ZERO_HASH, Manifest
+from storage.format.manifest import (
+    BASE_ENTRY,
+    BLOCK_ENTRY,
+    HOLE,
+    PATCH,
+    ZERO_HASH,
+    BlockEntry,
+    Manifest,
+)
 from storage.format.patch import diff_pages, make_patch, page_count
 from storage.format.progress import Progress, ProgressFn
 from storage.format.segment import SegmentBuilder, SegmentRef, compressor, decode_frame
@@ -255,7 +263,8 @@ def _already_stored(store: ObjectStore, ref: SegmentRef) -> bool:
     return len(existing) == ref.size and hashlib.sha256(existing).digest() == ref.sha256
 
 
-_Pending = tuple[int, int, Future[_Encoded] | None, bytes | None]
+# Block index, length, its encoding (None: a hole), the parent's hash, the patch base.
+_Pending = tuple[int, int, Future[_Encoded] | None, bytes | None, _Base | None]
 
 
 class _SegmentWriter:
@@ -304,9 +313,9 @@ class _SegmentWriter:
             future = self._pool.submit(
                 _encode, self._store, data, parent_hash, base, self._seen, self._level
             )
-            self._pending.append((index, length, future, parent_hash))
+            self._pending.append((index, length, future, parent_hash, base))
         else:
-            self._pending.append((index, length, None, None))
+            self._pending.append((index, length, None, None, None))
         while len(self._pending) > self._max_pending:
             self._collect(*self._pending.popleft())
 
@@ -317,15 +326,26 @@ class _SegmentWriter:
         if self._parent.block_length(index) != length:
             return None
         entry = self._parent.block(index)
-        if entry.is_hole:
-            return None
-        if entry.base is not None:
-            segment, offset, frame_len, sha = entry.base
-            return _Base(self._parent.segments[segment], offset, frame_len, sha)
-        return _Base(self._parent.segments[entry.segment], entry.offset, entry.length, entry.sha256)
+        return None if entry.is_hole else self._whole_frame(entry)
+
+    def _whole_frame(self, entry: BlockEntry) -> _Base:
+        """The parent's whole-block frame behind ``entry``: its base if it is a patch."""
+        assert self._parent is not None
+        segment, offset, length, sha = entry.base or (
+            entry.segment,
+            entry.offset,
+            entry.length,
+            entry.sha256,
+        )
+        return _Base(self._parent.segments[segment], offset, length, sha)
 
     def _collect(
-        self, index: int, length: int, future: Future[_Encoded] | None, parent_hash: bytes | None
+        self,
+        index: int,
+        length: int,
+        future: Future[_Encoded] | None,
+        parent_hash: bytes | None,
+        base: _Base | None,
     ) -> None:
         if future is None:
             self._rows += BLOCK_ENTRY.pack(HOLE, 0, 0, ZERO_HASH)
@@ -339,9 +359,7 @@ class _SegmentWriter:
             if located is None and encoded.frame is not None:
                 located = self._place(encoded.frame)
                 if encoded.patched:
-                    assert self._parent is not None
-                    base = self._base_of(index, length)
-                    assert base is not None
+                    assert base is not None  # _encode patches only over a base
                     located = self._as_patch(located, base)
                     self.patched_blocks += 1
                 self.new_blocks += 1
@@ -379,10 +397,7 @@ class _SegmentWriter:
         located = _LOCATION.pack(
             self._slot(self._parent.segments[entry.segment]), entry.offset, entry.length
         )
-        if entry.base is None:
-            return located
-        segment, offset, length, sha = entry.base
-        return self._as_patch(located, _Base(self._parent.segments[segment], offset, length, sha))
+        return located if entry.base is None else self._as_patch(located, self._whole_frame(entry))
 
     def _place(self, frame: bytes) -> bytes:
         """Append a frame to the open segment (sealing a full one first); packed location."""

@@ -10,14 +10,16 @@ frame and its patch frame, fetched with coalesced ranged reads.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from storage.errors import CorruptData, InvalidRequest
 from storage.format.backup import WORKERS
@@ -143,23 +145,14 @@ def _restore_segments(
     """Fetch segments ahead, decode and write their frames in a pool; re-raises failures."""
     fetcher = ThreadPoolExecutor(FETCHERS, thread_name_prefix="safehold-fetch")
     pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="safehold-decode")
-    order = iter(sorted(plan))
-    fetches: deque[Future[list[tuple[_Want, memoryview]]]] = deque()
     writes: deque[Future[int]] = deque()
     bs = manifest.block_size
-
-    def fetch_next() -> None:
-        slot = next(order, None)
-        if slot is not None:
-            ref = manifest.segments[slot]
-            fetches.append(fetcher.submit(_fetch, store, ref, plan[slot]))
-
+    fetches = (
+        functools.partial(_fetch, store, manifest.segments[slot], plan[slot])
+        for slot in sorted(plan)
+    )
     try:
-        for _ in range(FETCHERS):
-            fetch_next()
-        while fetches:
-            pieces = fetches.popleft().result()
-            fetch_next()
+        for pieces in _ahead(fetcher, fetches):
             for want, frame in pieces:
                 writes.append(pool.submit(_write_block, target, want, frame, bs))
                 while len(writes) > WORKERS * 4:
@@ -183,25 +176,13 @@ def _restore_patches(
     writes the current one."""
     if not patches:
         return
-    batches = iter([patches[i : i + _PATCH_BATCH] for i in range(0, len(patches), _PATCH_BATCH)])
+    batches = [patches[i : i + _PATCH_BATCH] for i in range(0, len(patches), _PATCH_BATCH)]
     fetcher = ThreadPoolExecutor(FETCHERS, thread_name_prefix="safehold-fetch")
     reads = ThreadPoolExecutor(_PATCH_READS, thread_name_prefix="safehold-read")
     pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="safehold-patch")
-    fetches: deque[tuple[list[BlockEntry], Future[dict[_FrameKey, memoryview]]]] = deque()
-
-    def fetch_next() -> None:
-        batch = next(batches, None)
-        if batch is not None:
-            job = fetcher.submit(_fetch_frames, store, manifest, batch, reads)
-            fetches.append((batch, job))
-
+    fetches = (functools.partial(_fetch_frames, store, manifest, batch, reads) for batch in batches)
     try:
-        for _ in range(FETCHERS):
-            fetch_next()
-        while fetches:
-            batch, fetched = fetches.popleft()
-            frames = fetched.result()
-            fetch_next()
+        for batch, frames in zip(batches, _ahead(fetcher, fetches), strict=True):
             jobs = [pool.submit(_write_patched, target, manifest, e, frames) for e in batch]
             for job in jobs:
                 tracker.advance(job.result())
@@ -212,6 +193,20 @@ def _restore_patches(
 
 
 _FrameKey = tuple[int, int, int]  # segment-table index, offset, length
+_T = TypeVar("_T")
+
+
+def _ahead(fetcher: ThreadPoolExecutor, calls: Iterator[Callable[[], _T]]) -> Iterator[_T]:
+    """The results of ``calls`` in order, FETCHERS of them running ahead on ``fetcher``
+    (which bounds what is held: FETCHERS results plus the one being consumed)."""
+    running: deque[Future[_T]] = deque()
+    for call in itertools.islice(calls, FETCHERS):
+        running.append(fetcher.submit(call))
+    while running:
+        result = running.popleft().result()
+        for call in itertools.islice(calls, 1):
+            running.append(fetcher.submit(call))
+        yield result
 
 
 def _fetch_frames(
