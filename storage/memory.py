@@ -10,10 +10,11 @@ the threshold fixed at 2 MiB (1 MiB blocks still reuse heap chunks; segments do 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import logging
 from typing import Final
+
+from storage import libc
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +26,9 @@ MMAP_THRESHOLD: Final = 2 << 20
 def return_large_buffers() -> bool:
     """Fix glibc's mmap threshold at MMAP_THRESHOLD for this process (once; idempotent).
     False where the C library has no mallopt (not glibc): nothing changes."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = libc.function("mallopt", [ctypes.c_int, ctypes.c_int])
+    if mallopt is None:
         return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
     done = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
     log.debug("malloc mmap threshold fixed at %d bytes: %s", MMAP_THRESHOLD, done)
     return done

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import functools
 import logging
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
 
+from storage import libc
 from storage.objects import translate_errors
 
 log = logging.getLogger(__name__)
@@ -172,21 +171,10 @@ def iter_blocks(
             yield offset, None if is_zero(data) else data
 
 
-def _load_libc(name: str, argtypes: list[Any]) -> Callable[..., int] | None:
-    """A libc function Python's os module lacks (fallocate with flags, sync_file_range),
-    if present."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        func = getattr(libc, name)
-    except (OSError, AttributeError):
-        return None
-    func.argtypes = argtypes
-    func.restype = ctypes.c_int
-    return cast(Callable[..., int], func)
-
-
-_fallocate = _load_libc("fallocate", [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64])
-_sync_file_range = _load_libc(
+_fallocate = libc.function(
+    "fallocate", [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+)
+_sync_file_range = libc.function(
     "sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
 )
 
