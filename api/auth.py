@@ -6,6 +6,11 @@ URL it defaults to the user, as in Cinder); admins are the users named in settin
 tokens: only the tokens of the tokens file (api/tokens.py), each with its own project
 and roles. A token is never logged or echoed. A v3 URL may omit the project (Cinder
 3.67, `/v3/backups`): the caller's project is then the token's.
+
+Roles are enforced here, once for every route: a reader-only token (Keystone's `reader`
+without `member` or `admin`) gets 403 on any method but GET and HEAD, before the route
+looks at anything; admin-only calls check `require_admin` themselves. noauth has no
+readers: every caller is a member, or an admin when named in settings.
 """
 
 from __future__ import annotations
@@ -17,20 +22,24 @@ from typing import Annotated
 from fastapi import Header, Request
 
 from api.faults import Fault
-from api.tokens import TokenTable
+from api.tokens import TokenFile
 from storage.settings import Settings
 
 logger = logging.getLogger(__name__)
 UNAUTHORIZED = "The request you have made requires authentication."
+# What a reader-only token may send: nothing else reaches a route that could change a row.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
 class Context:
-    """Who is calling: user, project, and whether the admin role applies."""
+    """Who is calling: user, project, whether the admin role applies, and whether the
+    caller may only read (Keystone's reader role without member or admin)."""
 
     user_id: str
     project_id: str
     is_admin: bool
+    read_only: bool = False
 
 
 def parse_token(token: str, path_project: str | None) -> tuple[str, str] | None:
@@ -53,10 +62,10 @@ def get_context(
     request: Request,
     x_auth_token: Annotated[str | None, Header()] = None,
 ) -> Context:
-    """The caller: 401 without a valid token, 400 for another project's URL; a
-    project-less URL takes the token's project."""
+    """The caller: 401 without a valid token, 400 for another project's URL, 403 for a
+    reader's write; a project-less URL takes the token's project."""
     project_id = url_project(request)
-    tokens: TokenTable | None = request.app.state.tokens
+    tokens: TokenFile | None = request.app.state.tokens
     if tokens is None:
         context = _noauth_context(request.app.state.settings, x_auth_token, project_id)
     else:
@@ -71,7 +80,19 @@ def get_context(
             f"Malformed request URL: URL's project_id '{project_id}' doesn't match "
             f"Context's project_id '{context.project_id}'",
         )
+    require_write_role(context, request)
     return context
+
+
+def require_write_role(context: Context, request: Request) -> None:
+    """Raise 403 (Cinder's policy wording) when a reader-only caller sends anything but a read."""
+    if context.read_only and request.method not in READ_METHODS:
+        logger.info("reader %s refused %s %s", context.user_id, request.method, request.url.path)
+        raise Fault(
+            403,
+            f"Policy doesn't allow {request.method} {request.url.path} to be performed: "
+            "the reader role may only read.",
+        )
 
 
 def _noauth_context(
@@ -84,11 +105,11 @@ def _noauth_context(
     return Context(user_id, token_project, user_id in settings.admin_user_set())
 
 
-def _token_context(tokens: TokenTable, token: str | None) -> Context | None:
+def _token_context(tokens: TokenFile, token: str | None) -> Context | None:
     identity = tokens.lookup(token)
     if identity is None:
         return None
-    return Context(identity.user_id, identity.project_id, identity.is_admin)
+    return Context(identity.user_id, identity.project_id, identity.is_admin, identity.read_only)
 
 
 def require_admin(context: Context, action: str) -> None:

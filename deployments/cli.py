@@ -1,6 +1,7 @@
 """The `safehold` command: the service's sub-commands and the operator's API client.
 
-Service: run (default), runner, api, rebuild-catalog, progress. Client: the groups of
+Service: run (default), runner, api, rebuild-catalog, progress, and `token` (the tokens
+file of auth_mode=tokens, deployments.token_admin). Client: the groups of
 deployments.client (volume, snapshot, backup, share, share-backup, database, policy,
 catalog, store, config), which talk to the API over HTTP only.
 """
@@ -14,6 +15,7 @@ from typing import Annotated, Final
 
 import typer
 
+from deployments import token_admin
 from deployments.client.app import VALUE_FLAGS, build_app
 from deployments.client.errors import ClientError
 from deployments.progress import follow
@@ -69,6 +71,7 @@ def serve_all() -> int:
 
 
 app = build_app(serve_all)
+app.add_typer(token_admin.app, name="token", rich_help_panel=SERVICE)
 
 
 @app.command("run", rich_help_panel=SERVICE)

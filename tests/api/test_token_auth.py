@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from sqlmodel import Session, select
 
 from api import create_app
 from api.launcher import RecordingLauncher
+from api.manila import create_manila_app
 from api.tokens import TokenFileError, load_tokens, token_digest
+from api.trove.app import create_trove_app
 from storage import catalog
 from storage.catalog import Volume
 from storage.settings import Settings
@@ -31,6 +34,8 @@ MEMBER_TOKEN = "mem-Hk4pW9sQz2RtYx7Lc1VbN6mJ0aFg3DeU"
 PREHASHED_TOKEN = "pre-Wd2Fh7Jk9Lp3Qs5Tv8Xz1Bn4Mc6Gr0Ye"
 # Named "admin" but without the admin role: SAFEHOLD_ADMIN_USERS does not apply.
 FAKE_ADMIN_TOKEN = "fak-Rt5Yu8Io1Pa4Sd7Fg0Hj3Kl6Zx9Cv2Bn"
+READER_TOKEN = "rdr-Qa1Ws2Ed3Rf4Tg5Yh6Uj7Ik8Ol9Pz0Xc"
+READER_MEMBER_TOKEN = "rdm-Zx0Cv9Bn8Mm7Lk6Jh5Gf4Ds3Aq2Wp1Eo"
 TOKENS: dict[str, Any] = {
     ADMIN_TOKEN: {"user_id": "root", "project_id": OTHER_PROJECT, "roles": ["admin"]},
     MEMBER_TOKEN: {"user_id": "alice", "project_id": PROJECT, "roles": ["member"]},
@@ -40,6 +45,8 @@ TOKENS: dict[str, Any] = {
         "roles": [],
     },
     FAKE_ADMIN_TOKEN: {"user_id": "admin", "project_id": PROJECT},
+    READER_TOKEN: {"user_id": "rita", "project_id": PROJECT, "roles": ["reader"]},
+    READER_MEMBER_TOKEN: {"user_id": "ruth", "project_id": PROJECT, "roles": ["reader", "member"]},
 }
 UNAUTHORIZED = {
     "unauthorized": {"code": 401, "message": "The request you have made requires authentication."}
@@ -89,6 +96,62 @@ def test_admin_role_decides_admin_only_routes(
     response = client.post(f"/v1/{project}/catalog/rebuild", headers=_token(token))
     assert response.status_code == status, response.text
     assert len(launcher.submissions) == (1 if status == 202 else 0)
+
+
+def test_a_reader_reads_and_is_refused_any_change(
+    client: TestClient, session: Session, settings: Settings, launcher: RecordingLauncher
+) -> None:
+    volume = make_volume(session, settings.volumes_dir)
+    reader = _token(READER_TOKEN)
+    assert client.get(f"/v3/{PROJECT}/volumes/{volume.id}", headers=reader).status_code == 200
+    assert client.get(f"/v3/volumes/{volume.id}", headers=reader).status_code == 200
+    url = f"/v3/{PROJECT}/volumes"
+    response = client.post(url, json={"volume": {"size": 1}}, headers=reader)
+    assert response.status_code == 403
+    assert response.json() == {
+        "forbidden": {
+            "code": 403,
+            "message": f"Policy doesn't allow POST {url} to be performed: "
+            "the reader role may only read.",
+        }
+    }
+    # Refused before the route looks at anything: an empty body, an unknown id alike.
+    for method, path in (("POST", url), ("DELETE", f"{url}/{volume.id}"), ("DELETE", f"{url}/x")):
+        assert client.request(method, path, headers=reader).status_code == 403
+    assert launcher.submissions == []
+    session.expire_all()
+    assert [v.id for v in session.exec(select(Volume))] == [volume.id]
+    # The URL's project is checked first, as for every caller.
+    assert client.post(f"/v3/{OTHER_PROJECT}/volumes", headers=reader).status_code == 400
+
+
+def test_reader_and_member_together_may_write(client: TestClient) -> None:
+    response = client.post(
+        f"/v3/{PROJECT}/volumes",
+        json={"volume": {"size": 1}},
+        headers=_token(READER_MEMBER_TOKEN),
+    )
+    assert response.status_code == 202, response.text
+
+
+@pytest.mark.parametrize(
+    ("factory", "method", "path"),
+    [
+        (create_manila_app, "POST", "/v2/shares"),
+        (create_manila_app, "DELETE", f"/v2/{PROJECT}/shares/x"),
+        (create_trove_app, "POST", f"/v1.0/{PROJECT}/instances"),
+        (create_trove_app, "DELETE", f"/v1.0/{PROJECT}/backups/x"),
+    ],
+)
+def test_every_dialect_refuses_a_readers_change_with_its_403_fault(
+    settings: Settings, factory: Callable[..., FastAPI], method: str, path: str
+) -> None:
+    with TestClient(factory(settings, RecordingLauncher())) as client:
+        response = client.request(method, path, headers=_token(READER_TOKEN))
+        listed = client.get(path.rsplit("/x", 1)[0], headers=_token(READER_TOKEN))
+    assert response.status_code == 403
+    assert response.json()["forbidden"]["code"] == 403
+    assert listed.status_code == 200
 
 
 def test_admin_token_reads_other_projects(
