@@ -7,14 +7,29 @@ backup of tests/bench/latency.py: 503 on 6 of 10 runs, each adding 2 s to the ru
 The failed request was rolled back as a whole, so running it again at once is what the
 client's own retry would do, 2 s sooner. Anything else passes through untouched, and a
 request still busy after the last try gets the 503 (and the client's backoff) as before.
+
+It also closes a failed statement's SQLite cursor where the statement ran
+(`close_failed_cursors`). SQLAlchemy's aiosqlite adapter leaves the cursor of a statement
+that raised (SQLITE_BUSY, say) to the exception's traceback; when that traceback is
+freed, on the event loop's thread, the cursor's finaliser takes its connection's mutex,
+which the connection's worker thread holds while it runs a statement, including a wait
+of up to 60 s (Prefect's busy_timeout) for a write lock. If the lock's holder is a
+coroutine of the same server, nothing can move: the whole server froze for 60 s per
+round (seen with gdb: the loop thread in sqlite3_reset from cursor_dealloc, three
+connections in the busy handler; `make bench`'s latency step timed out in 3 runs of 7,
+and CI's CLI tests once for 3 minutes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
+
+import aiosqlite
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -99,6 +114,43 @@ def _busy(messages: list[Message]) -> bool:
     return start is not None and start["status"] == BUSY
 
 
+# Closes scheduled for cancelled statements, held until they ran (a task needs an owner).
+_closing: set[asyncio.Future[Any]] = set()
+
+
+def close_failed_cursors() -> None:
+    """Make every aiosqlite cursor whose call fails or is cancelled close on its connection's
+    thread (queued after the call), so no finaliser on the loop's thread waits for that
+    thread. Idempotent."""
+    run: Callable[..., Awaitable[Any]] = aiosqlite.Cursor._execute  # aiosqlite is untyped here
+    if getattr(run, "closes_failed_cursors", False):
+        return
+
+    async def _execute(self: aiosqlite.Cursor, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await run(self, fn, *args, **kwargs)
+        except sqlite3.Error:
+            with contextlib.suppress(Exception):  # a closed connection: nothing to wait for
+                await run(self, self._cursor.close)
+            raise
+        except asyncio.CancelledError:
+            # The statement may still be running on the connection's thread: queue the
+            # close behind it and keep the cursor alive until it ran.
+            closing = asyncio.ensure_future(run(self, self._cursor.close))
+            _closing.add(closing)
+            closing.add_done_callback(_closed)
+            raise
+
+    _execute.closes_failed_cursors = True  # type: ignore[attr-defined]
+    aiosqlite.Cursor._execute = _execute  # type: ignore[method-assign]
+
+
+def _closed(closing: asyncio.Future[Any]) -> None:
+    _closing.discard(closing)
+    if not closing.cancelled():
+        closing.exception()  # retrieved: a close that failed has nothing left to free
+
+
 def main() -> None:
     """`python -m deployments.prefect_server HOST PORT`: serve Prefect's API and UI."""
     import uvicorn
@@ -111,6 +163,7 @@ def main() -> None:
     )
 
     host, port = sys.argv[1], int(sys.argv[2])
+    close_failed_cursors()
     uvicorn.run(
         RetryBusy(create_app(final=True)),
         host=host,

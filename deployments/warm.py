@@ -32,6 +32,7 @@ PRELOAD: Final = [
     "prefect.task_engine",
     "prefect.engine",
     "prefect._internal.control_listener",
+    "deployments.forkprep",  # last: prepares a first task's work and freezes the heap
 ]
 # What Prefect's own spawn path sets for the child (prefect.flow_engine.run_flow_in_subprocess):
 # the runner, not the child, runs on_cancellation / on_crashed hooks.

@@ -73,7 +73,7 @@ def restore_backup(
     """Write the backup into an existing file/device; returns the bytes restored (volume size).
 
     Reads only this backup's manifest (no chain replay). Every block's length and sha256 is
-    verified (and a whole fetched segment's sha256). A regular target is replaced only
+    verified (and a whole fetched segment's length and prelude). A regular target is replaced only
     when every block verified (written into a staging file, then renamed), so a failure
     leaves it as it was; holes stay holes, including beyond the volume size. A larger
     block device's tail past the volume size is zeroed. ``stop`` ends the work at the
@@ -271,7 +271,7 @@ def _fetch(
     """Read the frames ``wants`` needs from one segment; raises CorruptData if short."""
     frames = {(w.offset, w.length) for w in wants}
     if sum(length for _, length in frames) + SEGMENT_PRELUDE.size == ref.size:
-        # Every frame is needed: one GET, and the whole-object checksum can be verified.
+        # Every frame is needed: one GET.
         data = store.get(ref.key)
         check_segment(data, ref)
         view = memoryview(data)
