@@ -5,6 +5,21 @@ deployment name through the Prefect client, and renders OpenStack bodies. It nev
 imports `flows`.
 """
 
-from api.app import create_app
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from api.app import create_app
 
 __all__ = ["create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    """`create_app` on first use: importing a small module of this package (api.tokens
+    for `safehold token`, api.schedules for the runner) need not build the whole app."""
+    if name == "create_app":
+        from api.app import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
