@@ -1,12 +1,14 @@
-"""Writing a backup: blocks -> sha256 + zstd frames -> segments -> manifest, written last.
+"""Writing a backup: blocks -> digest + zstd frames -> segments -> manifest, written last.
 
-Incremental: a block whose sha256 equals the parent's is not compressed nor stored (it
+Digests are BLAKE3 for a new chain and the parent's algorithm for an incremental
+(storage.format.digest). Incremental: a block whose digest equals the parent's is not
+compressed nor stored (it
 points at the parent's frame); a changed one is stored as a page patch over the
 parent's whole-block frame when at most a quarter of its 4 KiB pages changed
 (storage.format.patch), else whole.
 
 Pipeline: the calling thread reads blocks (holes are never read) and assembles segments in
-volume order; a small thread pool hashes and compresses blocks (hashlib and zstandard
+volume order; a small thread pool hashes and compresses blocks (blake3, hashlib and zstandard
 release the GIL, so this scales with cores); one uploader thread checksums and stores the
 previous segment while the next one fills. At most one upload is in flight, which bounds
 memory to about two segments plus a few blocks.
@@ -14,7 +16,6 @@ memory to about two segments plus a few blocks.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from storage.errors import CorruptData, ObjectNotFound
+from storage.format.digest import ALGORITHMS, digest
+from storage.format.digest import DEFAULT as DEFAULT_DIGEST
 from storage.format.manifest import (
     BASE_ENTRY,
     BLOCK_ENTRY,
@@ -94,6 +97,7 @@ def write_backup(
     progress: ProgressFn | None = None,
     stop: threading.Event | None = None,
     before_commit: Callable[[], None] | None = None,
+    algorithm: str | None = None,
 ) -> BackupResult:
     """Back up ``source_path`` as ``backup_id``; the manifest write is the commit point.
 
@@ -101,14 +105,16 @@ def write_backup(
     segments an earlier attempt stored with identical bytes, then writes the manifest.
     Until the manifest exists nothing is committed; segments left by a failed attempt are
     garbage under the backup's prefix that delete_backup_objects removes.
-    With ``parent``, a block whose sha256 equals the parent's block at the same index is not
+    With ``parent``, a block whose digest equals the parent's block at the same index is not
     stored again: it points at the parent's frame. ``stop`` ends the work at the next
     block (Stopped); ``before_commit`` runs just before the manifest is written and may
-    raise to keep the backup uncommitted. Raises StorageError; ValueError on bad
-    geometry or parent; TypeError if ``record`` is not JSON-able.
+    raise to keep the backup uncommitted. ``algorithm`` (storage.format.digest) defaults
+    to the parent's, else BLAKE3. Raises StorageError; ValueError on bad geometry, parent
+    or algorithm; TypeError if ``record`` is not JSON-able.
     """
     return_large_buffers()
     _check_request(backup_id, block_size, segment_size, parent, record)
+    algorithm = _algorithm(parent, algorithm)
     # Measured once: the manifest's volume_size and block_count must agree whatever the
     # source does meanwhile (a grown source is read up to this size only).
     volume_size = device_size(source_path)
@@ -120,7 +126,7 @@ def write_backup(
         parent.backup_id if parent else None,
     )
     tracker = Progress(progress, volume_size, stop)
-    writer = _SegmentWriter(store, backup_id, segment_size, zstd_level, parent, tracker)
+    writer = _SegmentWriter(store, backup_id, segment_size, zstd_level, parent, tracker, algorithm)
     try:
         for offset, data in iter_blocks(source_path, block_size, volume_size):
             writer.add(offset // block_size, min(block_size, volume_size - offset), data)
@@ -139,6 +145,7 @@ def write_backup(
         bases=bases,
         created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         stats=stats,
+        algorithm=algorithm,
     )
     payload = manifest.to_bytes()
     # Every reader verifies the manifest: never commit one that would not read back.
@@ -170,20 +177,31 @@ def _check_request(
     json.dumps(record)
 
 
+def _algorithm(parent: Manifest | None, asked: str | None) -> str:
+    """The digest algorithm of a new backup: an incremental keeps its parent's, so its
+    blocks compare with the parent's; ValueError for another or an unknown one."""
+    chosen = asked or (parent.algorithm if parent is not None else DEFAULT_DIGEST)
+    if chosen not in ALGORITHMS:
+        raise ValueError(f"unknown digest algorithm {chosen!r}")
+    if parent is not None and chosen != parent.algorithm:
+        raise ValueError(f"an incremental keeps its parent's digest ({parent.algorithm})")
+    return chosen
+
+
 class _Base(NamedTuple):
     """A whole-block frame of an ancestor that a changed block may be patched over."""
 
     ref: SegmentRef
     offset: int
     length: int
-    sha256: bytes
+    digest: bytes
 
 
 class _Encoded(NamedTuple):
     """A hashed block: its frame (None: its bytes are already stored), whether the frame
     is a patch over the block's base, and the uncompressed bytes the frame holds."""
 
-    sha256: bytes
+    digest: bytes
     frame: bytes | None
     patched: bool = False
     raw_bytes: int = 0
@@ -196,19 +214,20 @@ def _encode(
     base: _Base | None,
     seen: dict[bytes, bytes],
     level: int,
+    algorithm: str,
 ) -> _Encoded:
     """Hash a block; unless its bytes are already stored, compress it as a patch over
     ``base`` (when few pages changed) or whole. Runs on a pool thread."""
-    sha = hashlib.sha256(data).digest()
-    if sha == parent_hash or sha in seen:  # reading the dict from a worker is GIL-safe
-        return _Encoded(sha, None)
-    patch = _patch_over(store, base, data) if base is not None else None
+    key = digest(algorithm, data)
+    if key == parent_hash or key in seen:  # reading the dict from a worker is GIL-safe
+        return _Encoded(key, None)
+    patch = _patch_over(store, base, data, algorithm) if base is not None else None
     if patch is not None:
-        return _Encoded(sha, compressor(level).compress(patch), True, len(patch))
-    return _Encoded(sha, compressor(level).compress(data), False, len(data))
+        return _Encoded(key, compressor(level).compress(patch), True, len(patch))
+    return _Encoded(key, compressor(level).compress(data), False, len(data))
 
 
-def _patch_over(store: ObjectStore, base: _Base, data: bytes) -> bytes | None:
+def _patch_over(store: ObjectStore, base: _Base, data: bytes, algorithm: str) -> bytes | None:
     """The patch content turning the base's bytes into ``data``, or None when more than
     a quarter of the pages differ from the base or the base frame does not verify (the
     new block must not depend on a damaged frame).
@@ -218,7 +237,7 @@ def _patch_over(store: ObjectStore, base: _Base, data: bytes) -> bytes | None:
     every page changed since the base) is stored whole again, a new base, past it."""
     frame = store.get_range(base.ref.key, base.offset, base.length)
     try:
-        old = decode_frame(frame, len(data), base.sha256)
+        old = decode_frame(frame, len(data), base.digest, algorithm=algorithm)
     except CorruptData as exc:
         log.warning(
             "base frame in %s at %d does not verify (%s): block stored whole",
@@ -233,14 +252,16 @@ def _patch_over(store: ObjectStore, base: _Base, data: bytes) -> bytes | None:
     return make_patch(data, pages)
 
 
-def _upload(store: ObjectStore, owner: str, seq: int, data: bytearray) -> SegmentRef:
+def _upload(
+    store: ObjectStore, owner: str, seq: int, data: bytearray, algorithm: str
+) -> SegmentRef:
     """Checksum and store one sealed segment; runs on the uploader thread.
 
     A retried backup resumes: a segment an earlier attempt already stored with exactly
     these bytes is not sent again.
     """
-    ref = SegmentRef(owner=owner, seq=seq, size=len(data), sha256=hashlib.sha256(data).digest())
-    if _already_stored(store, ref):
+    ref = SegmentRef(owner=owner, seq=seq, size=len(data), digest=digest(algorithm, data))
+    if _already_stored(store, ref, algorithm):
         log.debug("backup %s: segment %d already stored, not sent again", owner, seq)
         return ref
     store.put(ref.key, data)
@@ -248,8 +269,8 @@ def _upload(store: ObjectStore, owner: str, seq: int, data: bytearray) -> Segmen
     return ref
 
 
-def _already_stored(store: ObjectStore, ref: SegmentRef) -> bool:
-    """True iff the segment's key holds exactly ref's bytes (checked by size and sha256).
+def _already_stored(store: ObjectStore, ref: SegmentRef, algorithm: str) -> bool:
+    """True iff the segment's key holds exactly ref's bytes (checked by size and digest).
 
     One existence check per segment on a first attempt; a read only where an earlier
     attempt left the key, since the source may have changed between attempts.
@@ -260,7 +281,7 @@ def _already_stored(store: ObjectStore, ref: SegmentRef) -> bool:
         existing = store.get(ref.key)
     except ObjectNotFound:
         return False
-    return len(existing) == ref.size and hashlib.sha256(existing).digest() == ref.sha256
+    return len(existing) == ref.size and digest(algorithm, existing) == ref.digest
 
 
 # Block index, length, its encoding (None: a hole), the parent's hash, the patch base.
@@ -278,10 +299,12 @@ class _SegmentWriter:
         level: int,
         parent: Manifest | None,
         tracker: Progress,
+        algorithm: str,
     ) -> None:
         self._store = store
         self._backup_id = backup_id
         self._level = level
+        self._algorithm = algorithm
         self._parent = parent
         self._tracker = tracker
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="safehold-encode")
@@ -297,7 +320,7 @@ class _SegmentWriter:
         self._upload: Future[SegmentRef] | None = None
         self._rows = bytearray()  # packed block table, one BLOCK_ENTRY row per block
         self._bases = bytearray()  # packed base table, one BASE_ENTRY row per patch entry
-        self._seen: dict[bytes, bytes] = {}  # sha256 -> packed (segment, offset, length)
+        self._seen: dict[bytes, bytes] = {}  # digest -> packed (segment, offset, length)
         self.segments_written = 0
         self.new_blocks = self.reused_blocks = self.hole_blocks = self.data_bytes = 0
         self.patched_blocks = 0
@@ -311,7 +334,14 @@ class _SegmentWriter:
                 parent_hash = self._parent.block_hash(index)
                 base = self._base_of(index, length)
             future = self._pool.submit(
-                _encode, self._store, data, parent_hash, base, self._seen, self._level
+                _encode,
+                self._store,
+                data,
+                parent_hash,
+                base,
+                self._seen,
+                self._level,
+                self._algorithm,
             )
             self._pending.append((index, length, future, parent_hash, base))
         else:
@@ -331,13 +361,13 @@ class _SegmentWriter:
     def _whole_frame(self, entry: BlockEntry) -> _Base:
         """The parent's whole-block frame behind ``entry``: its base if it is a patch."""
         assert self._parent is not None
-        segment, offset, length, sha = entry.base or (
+        segment, offset, length, key = entry.base or (
             entry.segment,
             entry.offset,
             entry.length,
-            entry.sha256,
+            entry.digest,
         )
-        return _Base(self._parent.segments[segment], offset, length, sha)
+        return _Base(self._parent.segments[segment], offset, length, key)
 
     def _collect(
         self,
@@ -352,9 +382,9 @@ class _SegmentWriter:
             self.hole_blocks += 1
         else:
             encoded = future.result()
-            sha = encoded.sha256
-            located = self._seen.get(sha)
-            if located is None and encoded.frame is None and sha == parent_hash:
+            key = encoded.digest
+            located = self._seen.get(key)
+            if located is None and encoded.frame is None and key == parent_hash:
                 located = self._from_parent(index)
             if located is None and encoded.frame is not None:
                 located = self._place(encoded.frame)
@@ -366,12 +396,12 @@ class _SegmentWriter:
                 self.data_bytes += encoded.raw_bytes
             else:
                 self.reused_blocks += 1
-            if located is None:  # cannot happen: _encode saw sha in _seen or the parent
+            if located is None:  # cannot happen: _encode saw key in _seen or the parent
                 raise RuntimeError(f"block {index} of backup {self._backup_id} lost its frame")
             if len(self._seen) < _DEDUP_LIMIT:
-                self._seen.setdefault(sha, located)
+                self._seen.setdefault(key, located)
             self._rows += located[:12]
-            self._rows += sha
+            self._rows += key
             self._bases += located[12:]
         self._tracker.advance(length)
 
@@ -386,7 +416,7 @@ class _SegmentWriter:
     def _as_patch(self, located: bytes, base: _Base) -> bytes:
         """A placed frame's location flagged as a patch, followed by its base row."""
         segment, offset, length = _LOCATION.unpack(located)
-        row = BASE_ENTRY.pack(self._slot(base.ref), base.offset, base.length, base.sha256)
+        row = BASE_ENTRY.pack(self._slot(base.ref), base.offset, base.length, base.digest)
         return _LOCATION.pack(segment | PATCH, offset, length) + row
 
     def _from_parent(self, index: int) -> bytes:
@@ -416,7 +446,9 @@ class _SegmentWriter:
         if self._upload is not None:
             self._upload.result()  # one upload in flight: bounds memory, surfaces errors
         seq = self.segments_written
-        self._upload = self._uploader.submit(_upload, self._store, self._backup_id, seq, data)
+        self._upload = self._uploader.submit(
+            _upload, self._store, self._backup_id, seq, data, self._algorithm
+        )
         self._table[self._open] = self._upload
         self._open = None
         self.segments_written += 1

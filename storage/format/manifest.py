@@ -1,18 +1,22 @@
-"""The manifest: a backup's complete block map plus its catalog record (format v2).
+"""The manifest: a backup's complete block map plus its catalog record (format v3).
 
 Byte layout (little-endian; docs/format.md is the normative description)::
 
-    prelude   16 bytes  "<8sHHI": b"SAFEHOLD", version=2 (1 is read too), kind=1, flags=0
+    prelude   16 bytes  "<8sHHI": b"SAFEHOLD", version=3 (1 and 2 are read too), kind=1,
+                        flags=0
     body      one zstd frame (with content size) holding:
-                u32 header_len, header_len bytes of UTF-8 JSON header
-                segment_count x "<IIQ32s": owner index, seq, size, sha256 of the object
+                u32 header_len, header_len bytes of UTF-8 JSON header (v3: "digest" names
+                                           the algorithm of every digest below)
+                segment_count x "<IIQ32s": owner index, seq, size, digest of the object
                 block_count   x "<III32s": segment index (0xFFFFFFFF = hole; bit 31 set =
                                            a page patch), offset, compressed length,
-                                           sha256 of the block's bytes
-                patch_count   x "<III32s": (v2) the base frame of each patch entry, in
+                                           digest of the block's bytes
+                patch_count   x "<III32s": (v2+) the base frame of each patch entry, in
                                            block order: segment index, offset, length,
-                                           sha256 of the base's bytes
+                                           digest of the base's bytes
     trailer   32 bytes  sha256 of prelude + body
+
+Digests are SHA-256 in v1 and v2, and the header's algorithm in v3 (storage.format.digest).
 """
 
 from __future__ import annotations
@@ -28,13 +32,14 @@ from typing import Any
 import zstandard
 
 from storage.errors import CorruptData, InvalidKey
+from storage.format.digest import ALGORITHMS, SHA256
 from storage.format.segment import SEGMENT_PRELUDE, SegmentRef
 from storage.layout import MAX_SEGMENT_SEQ, manifest_key, validate_backup_id
 from storage.objects import ObjectStore
 
 MANIFEST_MAGIC = b"SAFEHOLD"
-MANIFEST_VERSION = 2
-READABLE_VERSIONS = frozenset({1, 2})
+MANIFEST_VERSION = 3
+READABLE_VERSIONS = frozenset({1, 2, 3})
 KIND_BLOCK_VOLUME = 1
 PRELUDE = struct.Struct("<8sHHI")
 HEADER_LEN = struct.Struct("<I")
@@ -54,13 +59,13 @@ class BlockEntry:
     """Where block ``index`` lives: a frame in segment-table entry ``segment``, or a hole.
 
     A patch entry's frame holds only the pages that differ from ``base``, the
-    (segment, offset, length, sha256) of a whole-block frame (storage.format.patch)."""
+    (segment, offset, length, digest) of a whole-block frame (storage.format.patch)."""
 
     index: int
     segment: int
     offset: int
     length: int
-    sha256: bytes
+    digest: bytes
     base: tuple[int, int, int, bytes] | None = None
 
     @property
@@ -88,6 +93,7 @@ class Manifest:
     created_at: str = ""
     stats: dict[str, int] = field(default_factory=dict)
     bases: bytes = b""  # packed BASE_ENTRY rows, one per patch entry in block order
+    algorithm: str = SHA256  # of every digest in the tables (v1 and v2: SHA-256)
 
     @property
     def block_count(self) -> int:
@@ -131,7 +137,7 @@ class Manifest:
             yield self._entry(index, row)
 
     def block_hash(self, index: int) -> bytes:
-        """sha256 of block ``index``'s bytes (32 zero bytes for a hole)."""
+        """The digest of block ``index``'s bytes (32 zero bytes for a hole)."""
         start = index * BLOCK_ENTRY.size + 12
         return self.blocks[start : start + 32]
 
@@ -145,13 +151,14 @@ class Manifest:
         return sum(ref.size for ref in self.segments if ref.owner == who)
 
     def to_bytes(self) -> bytes:
-        """Encode as a v2 manifest object (deterministic for equal fields)."""
+        """Encode as a v3 manifest object (deterministic for equal fields)."""
         owners = sorted(self.owners())
         owner_index = {owner: i for i, owner in enumerate(owners)}
         header = {
             "backup_id": self.backup_id,
             "parent_id": self.parent_id,
             "created_at": self.created_at,
+            "digest": self.algorithm,
             "volume_size": self.volume_size,
             "block_size": self.block_size,
             "block_count": self.block_count,
@@ -167,7 +174,7 @@ class Manifest:
                 HEADER_LEN.pack(len(header_bytes)),
                 header_bytes,
                 *(
-                    SEGMENT_ENTRY.pack(owner_index[r.owner], r.seq, r.size, r.sha256)
+                    SEGMENT_ENTRY.pack(owner_index[r.owner], r.seq, r.size, r.digest)
                     for r in self.segments
                 ),
                 self.blocks,
@@ -219,6 +226,9 @@ def _decode_body(body: bytes, *, version: int) -> Manifest:
     if volume_size < 0 or block_size <= 0 or block_count != -(-volume_size // block_size):
         raise ValueError("volume_size, block_size and block_count disagree")
     patch_count = int(header["patch_count"]) if version >= 2 else 0
+    algorithm = str(header["digest"]) if version >= 3 else SHA256
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown digest algorithm {algorithm!r}")
     blocks_at = pos + segment_count * SEGMENT_ENTRY.size
     bases_at = blocks_at + block_count * BLOCK_ENTRY.size
     if patch_count < 0 or len(body) != bases_at + patch_count * BASE_ENTRY.size:
@@ -258,6 +268,7 @@ def _decode_body(body: bytes, *, version: int) -> Manifest:
         created_at=str(header.get("created_at", "")),
         stats=stats,
         bases=bases,
+        algorithm=algorithm,
     )
 
 

@@ -2,7 +2,7 @@
 
 Pipeline: two fetcher threads read segments ahead (one GET per segment when every frame in
 it is needed, else a few coalesced ranged reads); a thread pool decompresses each frame,
-checks its length and sha256 and writes it with pwrite; the calling thread sequences the
+checks its length and digest and writes it with pwrite; the calling thread sequences the
 work and reports progress. Holes are never written to regular files (see BlockTarget).
 Page patches (storage.format.patch) come last, a batch at a time: each needs its base
 frame and its patch frame, fetched with coalesced ranged reads.
@@ -11,7 +11,6 @@ frame and its patch frame, fetched with coalesced ranged reads.
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import logging
 import threading
@@ -23,6 +22,7 @@ from typing import NamedTuple, TypeVar
 
 from storage.errors import CorruptData, InvalidRequest
 from storage.format.backup import WORKERS
+from storage.format.digest import digest
 from storage.format.manifest import BlockEntry, Manifest, read_manifest
 from storage.format.patch import apply_patch
 from storage.format.progress import Progress, ProgressFn
@@ -57,7 +57,7 @@ class _Want(NamedTuple):
     block: int
     offset: int
     length: int
-    sha256: bytes
+    digest: bytes
     size: int
 
 
@@ -72,7 +72,7 @@ def restore_backup(
 ) -> int:
     """Write the backup into an existing file/device; returns the bytes restored (volume size).
 
-    Reads only this backup's manifest (no chain replay). Every block's length and sha256 is
+    Reads only this backup's manifest (no chain replay). Every block's length and digest is
     verified (and a whole fetched segment's length and prelude). A regular target is replaced only
     when every block verified (written into a staging file, then renamed), so a failure
     leaves it as it was; holes stay holes, including beyond the volume size. A larger
@@ -128,7 +128,7 @@ def _plan(
         if entry.is_patch:
             patches.append(entry)
             continue
-        want = _Want(entry.index, entry.offset, entry.length, entry.sha256, size)
+        want = _Want(entry.index, entry.offset, entry.length, entry.digest, size)
         plan.setdefault(entry.segment, []).append(want)
     for wants in plan.values():
         wants.sort(key=lambda w: w.offset)
@@ -154,7 +154,9 @@ def _restore_segments(
     try:
         for pieces in _ahead(fetcher, fetches):
             for want, frame in pieces:
-                writes.append(pool.submit(_write_block, target, want, frame, bs))
+                writes.append(
+                    pool.submit(_write_block, target, want, frame, bs, manifest.algorithm)
+                )
                 while len(writes) > WORKERS * 4:
                     tracker.advance(writes.popleft().result())
         while writes:
@@ -246,21 +248,23 @@ def _write_patched(
     size = manifest.block_length(entry.index)
     # The base's own hash is not checked: the block's hash, checked below, covers every
     # base byte the patch keeps, and hashing the base too would cost a second hash.
-    base = decode_frame(frames[(segment, offset, length)], size, None)
+    base = decode_frame(frames[(segment, offset, length)], size, None, algorithm=manifest.algorithm)
     patch = decompress_frame(frames[(entry.segment, entry.offset, entry.length)])
     try:
         data = apply_patch(base, patch)
     except ValueError as exc:
         raise CorruptData(f"block {entry.index}: {exc}") from exc
-    if hashlib.sha256(data).digest() != entry.sha256:
+    if digest(manifest.algorithm, data) != entry.digest:
         raise CorruptData(f"block {entry.index}: checksum mismatch after its patch")
     target.write(entry.index * manifest.block_size, data)
     return size
 
 
-def _write_block(target: BlockTarget, want: _Want, frame: memoryview, block_size: int) -> int:
+def _write_block(
+    target: BlockTarget, want: _Want, frame: memoryview, block_size: int, algorithm: str
+) -> int:
     """Decode and verify one frame, write it in place; returns the block's byte count."""
-    data = decode_frame(frame, want.size, want.sha256)
+    data = decode_frame(frame, want.size, want.digest, algorithm=algorithm)
     target.write(want.block * block_size, data)
     return want.size
 

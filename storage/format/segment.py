@@ -6,7 +6,6 @@ decompressed alone; the prelude makes a segment recognisable on its own.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import threading
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 import zstandard
 
 from storage.errors import CorruptData
+from storage.format.digest import digest
 from storage.layout import segment_key
 
 SEGMENT_MAGIC = b"SAFEHSEG"
@@ -28,12 +28,13 @@ _local = threading.local()
 
 @dataclass(frozen=True)
 class SegmentRef:
-    """One entry of a manifest's segment table: which object, how big, its sha256."""
+    """One entry of a manifest's segment table: which object, how big, its digest (by the
+    manifest's algorithm: storage.format.digest)."""
 
     owner: str
     seq: int
     size: int
-    sha256: bytes
+    digest: bytes
 
     @property
     def key(self) -> str:
@@ -48,7 +49,7 @@ def compressor(level: int) -> zstandard.ZstdCompressor:
         cache = _local.compressors = {}
     if level not in cache:
         # Content size in the frame header lets a reader check it before decompressing;
-        # zstd's own checksum is redundant with the per-block sha256.
+        # zstd's own checksum is redundant with the per-block digest.
         cache[level] = zstandard.ZstdCompressor(level=level, write_content_size=True)
     return cache[level]
 
@@ -61,9 +62,11 @@ def decompressor() -> zstandard.ZstdDecompressor:
     return d
 
 
-def decode_frame(frame: bytes | memoryview, expected_len: int, expected_sha: bytes | None) -> bytes:
-    """Decompress one block frame and verify its length and (unless None) its sha256;
-    raises CorruptData."""
+def decode_frame(
+    frame: bytes | memoryview, expected_len: int, expected: bytes | None, *, algorithm: str
+) -> bytes:
+    """Decompress one block frame and verify its length and (unless None) its digest by
+    ``algorithm``; raises CorruptData."""
     try:
         if zstandard.frame_content_size(frame) != expected_len:
             raise CorruptData(f"block frame declares a size other than {expected_len}")
@@ -72,7 +75,7 @@ def decode_frame(frame: bytes | memoryview, expected_len: int, expected_sha: byt
     data = decompress_frame(frame)
     if len(data) != expected_len:
         raise CorruptData(f"block frame holds {len(data)} bytes, not {expected_len}")
-    if expected_sha is not None and hashlib.sha256(data).digest() != expected_sha:
+    if expected is not None and digest(algorithm, data) != expected:
         raise CorruptData("block checksum mismatch")
     return data
 
@@ -88,9 +91,9 @@ def decompress_frame(frame: bytes | memoryview) -> bytes:
 
 def check_segment(data: bytes, ref: SegmentRef) -> None:
     """Verify a whole fetched segment's length and prelude against its table entry; raises
-    CorruptData. Its SHA-256 is not checked here: a reader verifies every frame it uses
-    by its block hash (docs/format.md §4), and hashing the segment again cost a fifth of
-    a restore's CPU."""
+    CorruptData. Its digest is not checked here: a reader verifies every frame it uses
+    by its block digest (docs/format.md §4), and hashing the segment again cost a fifth
+    of a restore's CPU."""
     if len(data) != ref.size:
         raise CorruptData(f"segment {ref.key} has {len(data)} bytes, expected {ref.size}")
     check_segment_header(data[: SEGMENT_PRELUDE.size], ref)

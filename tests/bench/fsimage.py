@@ -974,7 +974,9 @@ def _hardware_lines(hw: dict[str, Any]) -> list[str]:
     zr, zt = hw["zstd3_random"], hw["zstd3_text"]
     return [
         f"  sha256 {hw['sha256_1_thread']['mb_s']:.0f} MB/s (1 thread), "
-        f"{hw['sha256_n_threads']['mb_s']:.0f} MB/s ({n} threads); zstd-3 compress "
+        f"{hw['sha256_n_threads']['mb_s']:.0f} MB/s ({n} threads); blake3 "
+        f"{hw.get('blake3_1_thread', {}).get('mb_s', float('nan')):.0f} MB/s (1 thread); "
+        "zstd-3 compress "
         f"{zr['compress']['mb_s']:.0f} MB/s random, {zt['compress']['mb_s']:.0f} MB/s text "
         f"(ratio {zt['ratio']:.2f}); decompress {zt['decompress']['mb_s']:.0f} MB/s text; "
         f"cold read of the image {hw['cold_read_image']['mb_s']:.0f} MB/s",

@@ -1,4 +1,5 @@
-"""The machine's own limits, measured in the same run: sha256, zstd and a cold disk read."""
+"""The machine's own limits, measured in the same run: sha256, BLAKE3, zstd and a cold disk
+read."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import zstandard
 
+from storage.format.digest import BLAKE3, digest
 from tests.bench import data
 
 BUFFER = 64 * data.MIB
@@ -72,6 +74,16 @@ def sha256_throughput(buffer: bytes, threads: int = 1) -> Throughput:
         return _repeat(round_)
 
 
+def blake3_throughput(buffer: bytes) -> Throughput:
+    """BLAKE3 speed of one thread (the block digest of format 3)."""
+
+    def one() -> int:
+        digest(BLAKE3, buffer)
+        return len(buffer)
+
+    return _repeat(one)
+
+
 def zstd_throughput(buffer: bytes, level: int = 3) -> dict[str, Any]:
     """Single-thread zstd compress and decompress speed (of uncompressed bytes) and ratio."""
     compressor = zstandard.ZstdCompressor(level=level)
@@ -114,6 +126,7 @@ def measure(image: Path) -> dict[str, Any]:
         "sha256_1_thread": sha256_throughput(random_part, 1).as_dict(),
         "sha256_threads": threads,
         "sha256_n_threads": sha256_throughput(random_part, threads).as_dict(),
+        "blake3_1_thread": blake3_throughput(random_part).as_dict(),
         "zstd3_random": zstd_throughput(random_part, 3),
         "zstd3_text": zstd_throughput(text_part, 3),
         "cold_read_image": cold_read(image).as_dict(),

@@ -26,6 +26,7 @@ from storage.format import (
     write_backup,
 )
 from storage.format import backup as backup_module
+from storage.format.digest import digest
 from storage.format.manifest import MANIFEST_VERSION, PRELUDE, TRAILER_LEN
 from storage.layout import backup_prefix, manifest_key
 from storage.objects import ObjectStore, open_store
@@ -130,9 +131,9 @@ def test_zero_blocks_cost_no_storage(file_store: ObjectStore, tmp_path: Path) ->
 def test_no_stored_frame_holds_a_zero_block(store: ObjectStore, tmp_path: Path) -> None:
     result = _backup(store, make_mixed_volume(tmp_path / "src.img"))
     m = result.manifest
-    zero_hashes = {hashlib.sha256(bytes(n)).digest() for n in (BS, m.block_length(40))}
+    zero_digests = {digest(m.algorithm, bytes(n)) for n in (BS, m.block_length(40))}
     for entry in m.iter_blocks():
-        assert entry.is_hole or entry.sha256 not in zero_hashes
+        assert entry.is_hole or entry.digest not in zero_digests
     assert m.stats["data_bytes"] == (6 + 7 + 3) * BS + 12345
 
 

@@ -15,6 +15,7 @@ import zstandard
 
 from storage.errors import CorruptData
 from storage.format import BackupResult, Manifest, read_manifest, restore_backup, write_backup
+from storage.format.digest import BLAKE3, SHA256, digest
 from storage.format.manifest import PRELUDE, TRAILER_LEN
 from storage.format.patch import PAGE, apply_patch, diff_pages, make_patch
 from storage.layout import manifest_key
@@ -49,7 +50,9 @@ def _poke(path: Path, offsets: list[int], seed: int) -> None:
             os.pwrite(f.fileno(), rng.randbytes(100), offset)
 
 
-def _backup(store: ObjectStore, source: Path, parent: Manifest | None = None) -> BackupResult:
+def _backup(
+    store: ObjectStore, source: Path, parent: Manifest | None = None, algorithm: str | None = None
+) -> BackupResult:
     return write_backup(
         store,
         backup_id=str(uuid.uuid4()),
@@ -58,6 +61,7 @@ def _backup(store: ObjectStore, source: Path, parent: Manifest | None = None) ->
         block_size=BS,
         segment_size=SEG,
         parent=parent,
+        algorithm=algorithm,
     )
 
 
@@ -182,12 +186,57 @@ def test_a_damaged_base_fails_the_restore_of_its_patch(tmp_path: Path) -> None:
 
 def test_a_version_1_manifest_still_reads(store: ObjectStore, tmp_path: Path) -> None:
     source = _volume(tmp_path / "v.img")
-    manifest = _backup(store, source).manifest
+    manifest = _backup(store, source, algorithm=SHA256).manifest
     key = manifest_key(manifest.backup_id)
-    store.put(key, _as_version_1(store.get(key)))
+    store.put(key, _as_older(store.get(key), version=1))
     again = read_manifest(store, manifest.backup_id)
     assert again.blocks == manifest.blocks and again.patch_count == 0
+    assert again.algorithm == SHA256
     assert _restored(store, again, tmp_path / "r.img") == source.read_bytes()
+
+
+def test_a_version_2_chain_goes_on_in_sha256_and_every_point_restores(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """A chain written before format 3 (SHA-256 digests, no algorithm in the header)
+    goes on with SHA-256: its incrementals compare blocks with it and patch over it."""
+    source = _volume(tmp_path / "v.img")
+    full = _backup(store, source, algorithm=SHA256).manifest
+    key = manifest_key(full.backup_id)
+    store.put(key, _as_older(store.get(key), version=2))
+    old = read_manifest(store, full.backup_id)
+    assert old.algorithm == SHA256
+    _poke(source, [2 * BS + 5], seed=7)
+    child = _backup(store, source, old)
+    assert child.manifest.algorithm == SHA256 and child.new_blocks == 1
+    assert child.manifest.block(2).is_patch
+    assert _restored(store, read_manifest(store, child.manifest.backup_id), tmp_path / "r.img") == (
+        source.read_bytes()
+    )
+    with pytest.raises(ValueError, match="keeps its parent's digest"):
+        _backup(store, source, old, algorithm=BLAKE3)
+
+
+def test_a_new_chain_is_blake3_and_says_so(store: ObjectStore, tmp_path: Path) -> None:
+    source = _volume(tmp_path / "v.img")
+    manifest = _backup(store, source).manifest
+    header, _ = _split(store.get(manifest_key(manifest.backup_id)))
+    assert header["digest"] == BLAKE3 == manifest.algorithm
+    data = source.read_bytes()
+    for entry in manifest.iter_blocks():
+        if not entry.is_hole:
+            block = data[entry.index * BS : entry.index * BS + manifest.block_length(entry.index)]
+            assert entry.digest == digest(BLAKE3, block)
+
+
+def test_an_unknown_digest_algorithm_is_corrupt(store: ObjectStore, tmp_path: Path) -> None:
+    manifest = _backup(store, _volume(tmp_path / "v.img")).manifest
+    key = manifest_key(manifest.backup_id)
+    header, tables = _split(store.get(key))
+    header["digest"] = "md5"
+    store.put(key, _join(header, tables))
+    with pytest.raises(CorruptData, match="digest"):
+        read_manifest(store, manifest.backup_id)
 
 
 def test_a_base_table_that_disagrees_with_the_patches_is_corrupt(
@@ -221,7 +270,7 @@ def _split(data: bytes) -> tuple[dict[str, object], bytes]:
     return json.loads(body[4 : 4 + length]), body[4 + length :]
 
 
-def _join(header: dict[str, object], tables: bytes, version: int = 2) -> bytes:
+def _join(header: dict[str, object], tables: bytes, version: int = 3) -> bytes:
     raw = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     body = struct.pack("<I", len(raw)) + raw + tables
     prelude = PRELUDE.pack(b"SAFEHOLD", version, 1, 0)
@@ -229,7 +278,10 @@ def _join(header: dict[str, object], tables: bytes, version: int = 2) -> bytes:
     return payload + hashlib.sha256(payload).digest()
 
 
-def _as_version_1(data: bytes) -> bytes:
+def _as_older(data: bytes, *, version: int) -> bytes:
+    """A SHA-256 manifest rewritten as format ``version`` wrote it (1: no patches)."""
     header, tables = _split(data)
-    assert header.pop("patch_count") == 0
-    return _join(header, tables, version=1)
+    assert header.pop("digest") == SHA256
+    if version == 1:
+        assert header.pop("patch_count") == 0
+    return _join(header, tables, version=version)

@@ -94,7 +94,7 @@ def test_export_encodes_every_cinder_field_and_no_secret(session: Session, tmp_p
         "store_url": "s3://bucket/prefix",
         "data_id": leaf.id,
         "manifest_key": f"backups/{leaf.id}/manifest",
-        "format_version": 2,
+        "format_version": 3,
         "stored_bytes": 12345,
         "parent_chain": [child.id, root.id],
     }
