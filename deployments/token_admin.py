@@ -21,17 +21,24 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import Annotated, Any, Final
 
 import typer
 from rich.table import Table
 
+from api.tokens import (
+    Identity,
+    TokenEntry,
+    TokenFileError,
+    dump_entries,
+    owner_only,
+    read_entries,
+    token_digest,
+)
 from deployments.client.errors import ClientError
 from deployments.client.output import Output, stdout_console, text
+from storage.durable import fsync_directory
 from storage.settings import Settings
-
-if TYPE_CHECKING:  # api.tokens imports the whole API package: only when a command runs
-    from api.tokens import TokenEntry
 
 FILE_MODE: Final = 0o600
 SECRET_BYTES: Final = 32
@@ -90,7 +97,6 @@ def locked(path: Path) -> Iterator[None]:
 
 def read_tokens(path: Path, *, missing_ok: bool = False) -> list[TokenEntry]:
     """The file's entries ([] for a missing file when `missing_ok`); TokenAdminError."""
-    from api.tokens import TokenFileError, read_entries
 
     if missing_ok and not path.exists():
         return []
@@ -103,7 +109,6 @@ def read_tokens(path: Path, *, missing_ok: bool = False) -> list[TokenEntry]:
 def write_tokens(path: Path, entries: Sequence[TokenEntry]) -> None:
     """Replace the file with `entries` in one rename: 0600, its owner kept, synced; a
     symlink is followed (its target is replaced, the link stays)."""
-    from api.tokens import dump_entries
 
     path = path.resolve()
     previous = path.stat() if path.exists() else None
@@ -121,7 +126,7 @@ def write_tokens(path: Path, entries: Sequence[TokenEntry]) -> None:
         with suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    _sync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 def _keep_owner(temporary: str, previous: os.stat_result, path: Path) -> None:
@@ -138,15 +143,6 @@ def _keep_owner(temporary: str, previous: os.stat_result, path: Path) -> None:
         ) from None
 
 
-def _sync_directory(directory: Path) -> None:
-    """Make the rename durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def now() -> str:
     """The current UTC time to the second, as the file records it."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -161,7 +157,6 @@ def new_entry(
     entries: Sequence[TokenEntry], user: str, project: str, roles: Sequence[Role]
 ) -> tuple[str, TokenEntry]:
     """(token, entry) for a new token of `user` in `project`; an id no entry has."""
-    from api.tokens import Identity, TokenEntry, token_digest
 
     for value, what in ((user, "--user"), (project, "--project")):
         if not value or value != value.strip() or not value.isprintable():
@@ -185,7 +180,6 @@ def position(entries: Sequence[TokenEntry], entry_id: str) -> int:
 
 def rotated(entry: TokenEntry) -> tuple[str, TokenEntry]:
     """(token, entry) with a new secret; id, identity and creation time kept."""
-    from api.tokens import token_digest
 
     token = new_secret()
     return token, replace(entry, digest=token_digest(token), plain=False, rotated=now())
@@ -247,7 +241,6 @@ def create_command(
 @app.command("list")
 def list_command(ctx: typer.Context, file: FileOption = None) -> None:
     """List the tokens: id, user, project, roles, dates (never a token)."""
-    from api.tokens import owner_only
 
     path = tokens_path(file)
     rows = [listed(entry) for entry in read_tokens(path)]

@@ -25,6 +25,7 @@ import botocore.parsers
 import fsspec
 from fsspec.exceptions import FSTimeoutError
 
+from storage.durable import fsync_directory
 from storage.errors import (
     ObjectNotFound,
     PermanentStorageError,
@@ -366,7 +367,7 @@ def _atomic_write(path: str, data: bytes | bytearray) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(directory)
+    fsync_directory(directory)
 
 
 def _make_temp(directory: str) -> tuple[int, str]:
@@ -379,15 +380,6 @@ def _make_temp(directory: str) -> tuple[int, str]:
             pass  # a concurrent delete pruned the fresh, empty directory: make it again
     os.makedirs(directory, exist_ok=True)
     return tempfile.mkstemp(prefix=".tmp-", dir=directory)
-
-
-def _fsync_dir(directory: str) -> None:
-    """Persist a rename: the directory entry must reach the disk, not only the data."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _prune_empty_dirs(directory: str, root: str) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from storage import libc
+from storage.durable import fsync_directory
 from storage.objects import translate_errors
 
 log = logging.getLogger(__name__)
@@ -202,16 +203,6 @@ def zero_range(fd: int, offset: int, length: int) -> None:
         offset += os.pwrite(fd, _zeros(min(_ZERO_WRITE_CHUNK, end - offset)), offset)
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a rename in ``path`` durable (best effort where directories cannot be opened)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 class BlockTarget:
     """An existing file or block device opened for restore: blocks in, holes left as holes.
 
@@ -288,7 +279,7 @@ class BlockTarget:
                 self._staging.unlink(missing_ok=True)
                 return
             os.replace(self._staging, self.path)
-            _fsync_dir(self.path.parent)
+            fsync_directory(self.path.parent, best_effort=True)
 
     def _discard(self) -> None:
         os.close(self._fd)

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Final, Literal
 
+from storage.durable import fsync_directory
 from storage.objects import translate_errors
 from storage.sources.block import is_zero, iter_data_extents
 
@@ -59,7 +60,7 @@ def copy_point_in_time(source: Path, target: Path) -> Method:
         finally:
             os.close(src)
         os.replace(partial, target)
-        _fsync_dir(target.parent)
+        fsync_directory(target.parent)
     log.info("snapshot %s of %s made by %s", target, source, method)
     return method
 
@@ -132,12 +133,3 @@ def _read_write(src: int, dst: int, offset: int, length: int) -> None:
                 written = os.pwrite(dst, view, position)
                 view, position = view[written:], position + written
         offset += len(data)
-
-
-def _fsync_dir(path: Path) -> None:
-    # The rename is durable only once the directory entry is.
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

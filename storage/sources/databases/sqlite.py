@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from storage.durable import fsync_directory
 from storage.sources.databases.errors import (
     DatabaseExists,
     DatabaseNotFound,
@@ -119,7 +120,7 @@ class SqliteDatastore:
                 # Journals of the old file must not be replayed onto the new one.
                 _remove_sidecars(path)
                 os.replace(staged, path)
-                _sync_directory(self.directory)
+                fsync_directory(self.directory, best_effort=True)
         log.info("restored sqlite database %s", path)
 
     @contextlib.contextmanager
@@ -186,16 +187,6 @@ def _with_suffix(path: Path, suffix: str) -> Path:
 def _remove_sidecars(path: Path) -> None:
     for suffix in _SIDECARS:
         _with_suffix(path, suffix).unlink(missing_ok=True)
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make the rename durable; best effort, as some file systems refuse to fsync a directory."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 @contextlib.contextmanager
