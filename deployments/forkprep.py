@@ -33,12 +33,12 @@ def prepare() -> None:
     contexts, freeze the heap."""
     from sqlalchemy.orm import configure_mappers
 
-    from deployments.prefect_tls import share_verified_contexts
+    from deployments.prefect_tls import prepare_prefect_context
 
     for name in MODULES:
         importlib.import_module(name)
     configure_mappers()
-    share_verified_contexts()
+    prepare_prefect_context()
     gc.collect()
     gc.freeze()
 

@@ -1,17 +1,19 @@
 """One verified TLS context for every Prefect client of a process, instead of one each.
 
-Prefect's client builds a fresh `ssl.create_default_context(cafile=certifi.where())` each
-time it is made (prefect.client.orchestration), and a sync task in an async flow makes
-its own client: parsing the CA bundle took 120 ms per task here, a third of a small
-backup's flow body (4 tasks: 0.5 s). A context verified against the same file is
+Prefect builds a fresh `ssl.create_default_context(cafile=certifi.where())` for each
+client it makes (prefect.client.orchestration), each server-version check and each events
+websocket, and a sync task in an async flow makes its own client: parsing the CA bundle
+took 120 ms each time here, a third of a small backup's flow body (4 tasks: 0.5 s), and
+the API paid it on every request that made a client. A context verified against the same file is
 reusable by any number of clients (httpx and httpcore only set the same ALPN list on it),
-so `share_verified_contexts` gives Prefect's client module a stand-in for `ssl` whose
+so `share_verified_contexts` gives those Prefect modules a stand-in for `ssl` whose
 `create_default_context(cafile=F)` returns one context per F; everything else, the
 insecure branch's unverified context included, is the real module's.
 """
 
 from __future__ import annotations
 
+import importlib
 import ssl
 import threading
 from types import ModuleType
@@ -52,9 +54,30 @@ class _SharedContexts:
             return context
 
 
-def share_verified_contexts() -> None:
-    """Make Prefect's clients in this process share verified TLS contexts; idempotent."""
-    import prefect.client.orchestration as orchestration
+# Prefect's modules that build a verified context for each client, version check or
+# events websocket they make.
+MODULES = (
+    "prefect.client.orchestration",
+    "prefect._internal.version_checking",
+    "prefect._internal.websockets",
+)
+_shared = _SharedContexts(ssl)
 
-    if not isinstance(getattr(orchestration, "ssl", None), _SharedContexts):
-        setattr(orchestration, "ssl", _SharedContexts(ssl))  # noqa: B010 (not a public name)
+
+def share_verified_contexts() -> None:
+    """Make Prefect's clients, version checks and event sockets of this process share
+    verified TLS contexts; idempotent."""
+    for name in MODULES:
+        module = importlib.import_module(name)
+        if not isinstance(getattr(module, "ssl", None), _SharedContexts):
+            setattr(module, "ssl", _shared)  # noqa: B010 (not a public name)
+
+
+def prepare_prefect_context() -> None:
+    """Build now the verified context Prefect will ask for (its CA file), so that a
+    process forked from this one finds it made."""
+    import certifi
+    from prefect.settings import PREFECT_API_SSL_CERT_FILE
+
+    share_verified_contexts()
+    _shared.create_default_context(cafile=PREFECT_API_SSL_CERT_FILE.value() or certifi.where())

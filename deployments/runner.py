@@ -22,6 +22,7 @@ from prefect.runner import Runner
 
 from deployments import pickup, warm
 from deployments.instance import TREE_MARKER
+from deployments.prefect_tls import share_verified_contexts
 from flows.registry import DEPLOYMENT, FLOWS
 
 # What `safehold run` has the kernel send the runner when the supervisor dies
@@ -42,6 +43,7 @@ def main() -> None:
     if TREE_MARKER in os.environ:  # started by `safehold run`, which sends PARENT_DIED
         signal.signal(PARENT_DIED, _end_process_group)
     _log_to_stderr()
+    share_verified_contexts()
     if not events:
         deployments = [f.to_deployment(name=DEPLOYMENT) for f in FLOWS]
         # No schedules are declared in code, so there is nothing to pause on shutdown.

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
 import ssl
 from types import SimpleNamespace
 from typing import Any
 
-import prefect.client.orchestration as orchestration
 import pytest
 from prefect.client.orchestration import PrefectClient, SyncPrefectClient
 
-from deployments.prefect_tls import _SharedContexts, share_verified_contexts
+from deployments import prefect_tls
+from deployments.prefect_tls import (
+    MODULES,
+    _SharedContexts,
+    prepare_prefect_context,
+    share_verified_contexts,
+)
 
 
 def _counting_ssl() -> tuple[SimpleNamespace, list[dict[str, Any]]]:
@@ -39,16 +45,18 @@ def test_one_context_per_ca_file_and_fresh_ones_for_anything_else() -> None:
 def test_prefect_clients_of_a_process_share_the_verified_context(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(orchestration, "ssl", ssl)  # undone after the test
-    share_verified_contexts()
+    for name in MODULES:  # undone after the test
+        monkeypatch.setattr(importlib.import_module(name), "ssl", ssl)
+    monkeypatch.setattr(prefect_tls, "_shared", _SharedContexts(ssl))
+    prepare_prefect_context()  # made now: a process forked after this finds it
     share_verified_contexts()  # idempotent: not wrapped twice
-    wrapper = getattr(orchestration, "ssl")  # noqa: B009 (not exported)
-    assert isinstance(wrapper, _SharedContexts)
-    assert wrapper._ssl is ssl
-    contexts = wrapper._verified
+    for name in MODULES:
+        assert importlib.import_module(name).ssl is prefect_tls._shared
+    contexts = prefect_tls._shared._verified
+    assert len(contexts) == 1  # certifi's bundle, or PREFECT_API_SSL_CERT_FILE's
+    (made,) = contexts.values()
     SyncPrefectClient("http://127.0.0.1:9/api")
     PrefectClient("http://127.0.0.1:9/api")
     SyncPrefectClient("http://127.0.0.1:9/api")
-    assert len(contexts) == 1  # certifi's bundle, or PREFECT_API_SSL_CERT_FILE's
-    (context,) = contexts.values()
-    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert list(contexts.values()) == [made]
+    assert made.verify_mode == ssl.CERT_REQUIRED
