@@ -4,10 +4,10 @@ Prefect builds a fresh `ssl.create_default_context(cafile=certifi.where())` for 
 client it makes (prefect.client.orchestration), each server-version check and each events
 websocket, and a sync task in an async flow makes its own client: parsing the CA bundle
 took 120 ms each time here, a third of a small backup's flow body (4 tasks: 0.5 s), and
-the API paid it on every request that made a client. A context verified against the same file is
-reusable by any number of clients (httpx and httpcore only set the same ALPN list on it),
-so `share_verified_contexts` gives those Prefect modules a stand-in for `ssl` whose
-`create_default_context(cafile=F)` returns one context per F; everything else, the
+the API paid it on every request that made a client. A context verified against the same
+file is reusable by any number of clients (httpx and httpcore only set the same ALPN list
+on it), so `share_verified_contexts` gives those Prefect modules a stand-in for `ssl`
+whose `create_default_context(cafile=F)` returns one context per F; everything else, the
 insecure branch's unverified context included, is the real module's.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 
 class _SharedContexts:
-    """The `ssl` module as seen by Prefect's client module, verified contexts shared."""
+    """The `ssl` module as Prefect's modules (MODULES) see it, verified contexts shared."""
 
     def __init__(self, module: ModuleType) -> None:
         self._ssl = module
