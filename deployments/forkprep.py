@@ -8,7 +8,7 @@ first task), and a full garbage collection walking every object the imports left
 every sync task paid 120 ms for a TLS context of its own (deployments/prefect_tls.py). The
 heap is then frozen (gc.freeze), so a run's collections skip what the fork server made:
 they no longer touch, and so copy, those pages (about 30 MiB of a run's private memory).
-Nothing here opens a file, socket or connection: a fork must not share one.
+Nothing here leaves a file, socket or connection open: a fork must not share one.
 """
 
 from __future__ import annotations

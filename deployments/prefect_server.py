@@ -16,8 +16,9 @@ which the connection's worker thread holds while it runs a statement, including 
 of up to 60 s (Prefect's busy_timeout) for a write lock. If the lock's holder is a
 coroutine of the same server, nothing can move: the whole server froze for 60 s per
 round (seen with gdb: the loop thread in sqlite3_reset from cursor_dealloc, three
-connections in the busy handler; `make bench`'s latency step timed out in 3 runs of 7,
-and CI's CLI tests once for 3 minutes).
+connections in the busy handler; `make bench`'s latency step timed out in 2 runs of 5
+and a stress loop at its 6th round, and one fresh-clone test run's CLI tests waited 3
+minutes).
 """
 
 from __future__ import annotations

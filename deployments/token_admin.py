@@ -62,6 +62,7 @@ class TokenAdminError(ClientError):
     """The tokens file cannot be used or changed as asked; nothing was changed."""
 
 
+IdArgument = Annotated[str, typer.Argument(metavar="ID", help="The token's id.")]
 FileOption = Annotated[
     Path | None,
     typer.Option(
@@ -97,7 +98,6 @@ def locked(path: Path) -> Iterator[None]:
 
 def read_tokens(path: Path, *, missing_ok: bool = False) -> list[TokenEntry]:
     """The file's entries ([] for a missing file when `missing_ok`); TokenAdminError."""
-
     if missing_ok and not path.exists():
         return []
     try:
@@ -109,7 +109,6 @@ def read_tokens(path: Path, *, missing_ok: bool = False) -> list[TokenEntry]:
 def write_tokens(path: Path, entries: Sequence[TokenEntry]) -> None:
     """Replace the file with `entries` in one rename: 0600, its owner kept, synced; a
     symlink is followed (its target is replaced, the link stays)."""
-
     path = path.resolve()
     previous = path.stat() if path.exists() else None
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -157,7 +156,6 @@ def new_entry(
     entries: Sequence[TokenEntry], user: str, project: str, roles: Sequence[Role]
 ) -> tuple[str, TokenEntry]:
     """(token, entry) for a new token of `user` in `project`; an id no entry has."""
-
     for value, what in ((user, "--user"), (project, "--project")):
         if not value or value != value.strip() or not value.isprintable():
             raise TokenAdminError(f"{what} must be a non-empty name without surrounding spaces")
@@ -180,7 +178,6 @@ def position(entries: Sequence[TokenEntry], entry_id: str) -> int:
 
 def rotated(entry: TokenEntry) -> tuple[str, TokenEntry]:
     """(token, entry) with a new secret; id, identity and creation time kept."""
-
     token = new_secret()
     return token, replace(entry, digest=token_digest(token), plain=False, rotated=now())
 
@@ -241,7 +238,6 @@ def create_command(
 @app.command("list")
 def list_command(ctx: typer.Context, file: FileOption = None) -> None:
     """List the tokens: id, user, project, roles, dates (never a token)."""
-
     path = tokens_path(file)
     rows = [listed(entry) for entry in read_tokens(path)]
     if not owner_only(path):
@@ -271,38 +267,36 @@ def _shown(timestamp: str | None) -> str | None:
     return timestamp[:16].replace("T", " ") if timestamp else None
 
 
-@app.command("revoke")
-def revoke_command(
-    entry_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id.")],
-    file: FileOption = None,
-) -> None:
-    """Remove a token: it stops working at the API's next request."""
+@contextmanager
+def _editing(file: Path | None, entry_id: str) -> Iterator[tuple[Path, list[TokenEntry], int]]:
+    """The tokens file (locked while the block runs), its entries and ``entry_id``'s index;
+    TokenAdminError for an unknown id."""
     path = tokens_path(file)
     with locked(path):
         entries = read_tokens(path)
-        index = position(entries, entry_id)
+        yield path, entries, position(entries, entry_id)
+
+
+@app.command("revoke")
+def revoke_command(entry_id: IdArgument, file: FileOption = None) -> None:
+    """Remove a token: it stops working at the API's next request."""
+    with _editing(file, entry_id) as (path, entries, index):
         if len(entries) == 1:
             raise TokenAdminError(
                 f"{entry_id} is the only token of {path}, which may not be empty: create "
                 f"another first, or rotate this one (`safehold token rotate {entry_id}`)"
             )
-        gone = entries[index]
-        write_tokens(path, [entry for entry in entries if entry is not gone])
+        gone = entries.pop(index)
+        write_tokens(path, entries)
     who = gone.identity
     _say(f"revoked token {entry_id} (user {who.user_id}, project {who.project_id})")
 
 
 @app.command("rotate")
-def rotate_command(
-    entry_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id.")],
-    file: FileOption = None,
-) -> None:
+def rotate_command(entry_id: IdArgument, file: FileOption = None) -> None:
     """Give a token a new secret, printed once; the old one stops working."""
-    path = tokens_path(file)
-    with locked(path):
-        entries = read_tokens(path)
-        index = position(entries, entry_id)
-        token, entry = rotated(entries[index])
-        write_tokens(path, [*entries[:index], entry, *entries[index + 1 :]])
+    with _editing(file, entry_id) as (path, entries, index):
+        token, entries[index] = rotated(entries[index])
+        write_tokens(path, entries)
     _say(f"rotated token {entry_id}: the old secret no longer works; the new one, shown once:")
     _token_out(token)

@@ -2,13 +2,12 @@
 
 Digests are BLAKE3 for a new chain and the parent's algorithm for an incremental
 (storage.format.digest). Incremental: a block whose digest equals the parent's is not
-compressed nor stored (it
-points at the parent's frame); a changed one is stored as a page patch over the
-parent's whole-block frame when at most a quarter of its 4 KiB pages changed
-(storage.format.patch), else whole.
+compressed nor stored (it points at the parent's frame); a changed one is stored as a
+page patch over the parent's whole-block frame when at most a quarter of its 4 KiB pages
+changed (storage.format.patch), else whole.
 
 Pipeline: the calling thread reads blocks (holes are never read) and assembles segments in
-volume order; a small thread pool hashes and compresses blocks (blake3, hashlib and zstandard
+volume order; a small thread pool hashes and compresses blocks (BLAKE3, SHA-256 and zstd
 release the GIL, so this scales with cores); one uploader thread checksums and stores the
 previous segment while the next one fills. At most one upload is in flight, which bounds
 memory to about two segments plus a few blocks.

@@ -33,6 +33,7 @@ from storage.format.segment import (
     check_segment_header,
     decode_frame,
     decompress_frame,
+    inflate_block,
 )
 from storage.memory import return_large_buffers
 from storage.objects import ObjectStore
@@ -72,10 +73,10 @@ def restore_backup(
 ) -> int:
     """Write the backup into an existing file/device; returns the bytes restored (volume size).
 
-    Reads only this backup's manifest (no chain replay). Every block's length and digest is
-    verified (and a whole fetched segment's length and prelude). A regular target is replaced only
-    when every block verified (written into a staging file, then renamed), so a failure
-    leaves it as it was; holes stay holes, including beyond the volume size. A larger
+    Reads only this backup's manifest (no chain replay). Every block's length and digest
+    is verified (and a whole fetched segment's length and prelude). A regular target is
+    replaced only when every block verified (written into a staging file, then renamed),
+    so a failure leaves it as it was; holes stay holes, including beyond the volume size. A larger
     block device's tail past the volume size is zeroed. ``stop`` ends the work at the
     next block (Stopped; a regular target is then left as it was); ``before_commit`` runs
     before a regular target is replaced and may raise to leave it as it was. Raises CorruptData,
@@ -248,7 +249,7 @@ def _write_patched(
     size = manifest.block_length(entry.index)
     # The base's own hash is not checked: the block's hash, checked below, covers every
     # base byte the patch keeps, and hashing the base too would cost a second hash.
-    base = decode_frame(frames[(segment, offset, length)], size, None, algorithm=manifest.algorithm)
+    base = inflate_block(frames[(segment, offset, length)], size)
     patch = decompress_frame(frames[(entry.segment, entry.offset, entry.length)])
     try:
         data = apply_patch(base, patch)

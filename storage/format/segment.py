@@ -63,10 +63,19 @@ def decompressor() -> zstandard.ZstdDecompressor:
 
 
 def decode_frame(
-    frame: bytes | memoryview, expected_len: int, expected: bytes | None, *, algorithm: str
+    frame: bytes | memoryview, expected_len: int, expected: bytes, *, algorithm: str
 ) -> bytes:
-    """Decompress one block frame and verify its length and (unless None) its digest by
-    ``algorithm``; raises CorruptData."""
+    """Decompress one block frame and verify its length and its digest by ``algorithm``;
+    raises CorruptData."""
+    data = inflate_block(frame, expected_len)
+    if digest(algorithm, data) != expected:
+        raise CorruptData("block checksum mismatch")
+    return data
+
+
+def inflate_block(frame: bytes | memoryview, expected_len: int) -> bytes:
+    """Decompress one block frame and verify its length only (the caller verifies the
+    content some other way); raises CorruptData."""
     try:
         if zstandard.frame_content_size(frame) != expected_len:
             raise CorruptData(f"block frame declares a size other than {expected_len}")
@@ -75,8 +84,6 @@ def decode_frame(
     data = decompress_frame(frame)
     if len(data) != expected_len:
         raise CorruptData(f"block frame holds {len(data)} bytes, not {expected_len}")
-    if expected is not None and digest(algorithm, data) != expected:
-        raise CorruptData("block checksum mismatch")
     return data
 
 
